@@ -1,0 +1,262 @@
+"""The ``tandem`` command: complete, chat, doctor (serve, context and review come later).
+
+Every failure a user can cause or fix prints one line on stderr saying what
+failed and what to do, and exits with its own code (see ``EXIT_CODES``); the
+traceback appears only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from tandem import __version__
+from tandem.completion import PositionError, complete, language_of, offset_at
+from tandem.config import ConfigError, Settings, describe, find_root, load_settings
+from tandem.models import ChatMessage, ChatOptions, FimRequest, Models, build_models, collect
+from tandem.models.errors import ModelError
+
+EXIT_CODES = {
+    0: "success",
+    1: "internal error (a bug: please report it with --debug output)",
+    2: "bad usage, invalid setting, or unreadable input file",
+    3: "model endpoint unreachable",
+    4: "model refused the credentials (401/403)",
+    5: "model or deployment not found (404)",
+    6: "model timed out",
+    7: "rate limited (429) after retries",
+    8: "model server error (other HTTP status)",
+    9: "malformed answer from the model server",
+    10: "other model error",
+    11: "embedded model not installed",
+}
+
+CHAT_SYSTEM = (
+    "You are Tandem, a coding assistant. Answer the question about the code concisely "
+    "and correctly. Use Markdown; put code in fenced blocks."
+)
+
+
+class UsageError(Exception):
+    exit_code = 2
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("settings (override config files and environment)")
+    g.add_argument("--root", type=Path, help="workspace root (default: the git repository, or cwd)")
+    g.add_argument("--provider", help="completion provider: local, openai, azure, ollama, llamacpp")
+    g.add_argument("--endpoint", help="completion endpoint URL")
+    g.add_argument("--model", help="completion model (the deployment name for azure)")
+    g.add_argument("--fim", help="FIM template: starcoder, codellama, deepseek, qwen, ...")
+    g.add_argument("--timeout", type=float, help="seconds an answer may take, retries included")
+    g.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tandem",
+        description="AI code completion, chat and review, from one language server.",
+        epilog="exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items()),
+    )
+    parser.add_argument("--version", action="version", version=f"tandem {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("complete", help="print a completion at PATH:LINE:COL")
+    p.add_argument("location", metavar="PATH:LINE:COL", help="1-based line and column")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.add_argument("--max-tokens", type=int, default=None)
+    _common(p)
+
+    p = sub.add_parser("chat", help="ask the chat model a question, answer streamed")
+    p.add_argument("question", nargs="+")
+    p.add_argument("--file", type=Path, help="a file the question is about")
+    p.add_argument("--lines", help="A-B: only these lines of --file (1-based, inclusive)")
+    p.add_argument("--max-tokens", type=int, default=None)
+    _common(p)
+
+    p = sub.add_parser("doctor", help="show settings and where they came from; test each model")
+    _common(p)
+    return parser
+
+
+def parse_location(value: str) -> tuple[Path, int, int]:
+    try:
+        path, line, column = value.rsplit(":", 2)
+        return Path(path), int(line), int(column)
+    except ValueError:
+        raise UsageError(f"expected PATH:LINE:COL (1-based), got {value!r}") from None
+
+
+def read_source(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    if b"\0" in data[:8192]:
+        raise UsageError(f"{path} looks like a binary file")
+    return data.decode("utf-8", errors="replace")
+
+
+def settings_for(args: argparse.Namespace, path: Path | None = None) -> Settings:
+    root = find_root(path, args.root)
+    overrides = {
+        "completion.provider": args.provider,
+        "completion.endpoint": args.endpoint,
+        "completion.model": args.model,
+        "completion.fim": args.fim,
+        "timeout": args.timeout,
+    }
+    return load_settings(root, overrides=overrides)
+
+
+async def run_complete(args: argparse.Namespace) -> int:
+    path, line, column = parse_location(args.location)
+    text = read_source(path)
+    try:
+        offset = offset_at(text, line, column)
+    except PositionError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    settings = settings_for(args, path)
+    models = build_models(settings)
+    try:
+        result = await complete(
+            models.completion,
+            text,
+            offset,
+            path=str(path),
+            max_tokens=args.max_tokens or settings.completion.max_tokens,
+            temperature=settings.completion.temperature,
+        )
+    finally:
+        await models.aclose()
+    if args.json:
+        payload = {
+            "text": result.text,
+            "path": str(path),
+            "line": line,
+            "column": column,
+            "model": result.model,
+            "template": result.template,
+            "multiline": result.multiline,
+            "elapsed_ms": round(result.elapsed_ms, 1),
+        }
+        print(json.dumps(payload, ensure_ascii=False))
+    else:
+        sys.stdout.write(result.text + ("\n" if result.text else ""))
+    return 0
+
+
+def chat_messages(question: str, path: Path | None, lines: str | None) -> list[ChatMessage]:
+    content = question
+    if path is not None:
+        text = read_source(path)
+        all_lines = text.splitlines()
+        first, last = 1, len(all_lines)
+        if lines:
+            try:
+                a, _, b = lines.partition("-")
+                first, last = int(a), int(b or a)
+            except ValueError:
+                raise UsageError(f"--lines takes A-B, got {lines!r}") from None
+            if not 1 <= first <= last <= len(all_lines):
+                raise UsageError(f"--lines {lines} is outside {path} (1-{len(all_lines)})")
+        code = "\n".join(all_lines[first - 1 : last])
+        where = f"{path} lines {first}-{last}" if lines else str(path)
+        fence = language_of(path) or ""
+        content = f"{where}:\n```{fence}\n{code}\n```\n\n{question}"
+    elif lines:
+        raise UsageError("--lines needs --file")
+    return [ChatMessage("system", CHAT_SYSTEM), ChatMessage("user", content)]
+
+
+async def run_chat(args: argparse.Namespace) -> int:
+    messages = chat_messages(" ".join(args.question), args.file, args.lines)
+    settings = settings_for(args, args.file)
+    models = build_models(settings)
+    options = ChatOptions(
+        max_tokens=args.max_tokens or settings.chat.max_tokens,
+        temperature=settings.chat.temperature,
+    )
+    wrote_newline = True
+    try:
+        async for piece in models.chat.chat(messages, options):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+            wrote_newline = piece.endswith("\n")
+    finally:
+        if not wrote_newline:
+            sys.stdout.write("\n")
+        await models.aclose()
+    return 0
+
+
+async def _probe(models: Models, role: str) -> tuple[float, str]:
+    started = time.perf_counter()
+    if role == "completion":
+        request = FimRequest(prefix="def add(a, b):\n    return", suffix="\n", max_tokens=8)
+        answer = await collect(models.completion.complete(request))
+    else:
+        messages = [ChatMessage("user", "Reply with the single word: ok")]
+        answer = await collect(models.chat.chat(messages, ChatOptions(max_tokens=8)))
+    return (time.perf_counter() - started) * 1000, answer
+
+
+async def run_doctor(args: argparse.Namespace) -> int:
+    settings = settings_for(args)
+    print(f"tandem {__version__}")
+    print(f"workspace root: {find_root(None, args.root)}")
+    rows = describe(settings)
+    width = max(len(k) for k, _, _ in rows)
+    vwidth = min(60, max(len(v) for _, v, _ in rows))
+    for key, value, source in rows:
+        print(f"  {key:<{width}}  {value:<{vwidth}}  [{source}]")
+    models = build_models(settings)
+    status = 0
+    try:
+        for role in ("completion", "chat"):
+            client = getattr(models, role)
+            try:
+                latency, answer = await _probe(models, role)
+            except ModelError as exc:
+                print(f"{role:<10} {client.describe()}: FAILED: {exc.one_line()}")
+                status = status or exc.exit_code
+            else:
+                shown = " ".join(answer.split())[:40]
+                print(f"{role:<10} {client.describe()}: ok, {latency:.0f} ms, answered {shown!r}")
+    finally:
+        await models.aclose()
+    return status
+
+
+COMMANDS = {"complete": run_complete, "chat": run_chat, "doctor": run_doctor}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return asyncio.run(COMMANDS[args.command](args))
+    except KeyboardInterrupt:
+        print("tandem: interrupted", file=sys.stderr)
+        return 130
+    except (ModelError, ConfigError, UsageError) as exc:
+        if args.debug:
+            traceback.print_exc()
+        message = exc.one_line() if isinstance(exc, ModelError) else str(exc)
+        print(f"tandem: {message}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # a bug: still one line unless --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"tandem: internal error: {exc!r} (run with --debug for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,349 @@
+"""Settings: one typed object merged from defaults, files, environment and flags.
+
+Layers, low to high: defaults, ``~/.config/tandem/config.toml``, the workspace's
+``.tandem.toml``, ``TANDEM_*`` environment variables, command-line flags (and the
+language server's initialization options). Every value remembers which layer
+set it, so ``tandem doctor`` can say where it came from and an invalid value
+can be reported with its key and its file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from tandem.models.fim import TEMPLATES
+
+PROVIDERS = ("local", "openai", "azure", "ollama", "llamacpp")
+DEFAULT_ENDPOINTS = {
+    "openai": "https://api.openai.com/v1",
+    "ollama": "http://127.0.0.1:11434",
+    "llamacpp": "http://127.0.0.1:8080",
+}
+SECRET_KEYS = frozenset({"api_key", "entra_token"})
+# Keys a chat section takes from the completion section when it does not set them.
+INHERITED_BY_CHAT = ("provider", "endpoint", "model", "api_key", "api_version", "entra_token")
+
+ENV_VARS: dict[str, str] = {
+    "TANDEM_PROVIDER": "completion.provider",
+    "TANDEM_ENDPOINT": "completion.endpoint",
+    "TANDEM_MODEL": "completion.model",
+    "TANDEM_API_KEY": "completion.api_key",
+    "TANDEM_AZURE_API_VERSION": "completion.api_version",
+    "TANDEM_AZURE_AD_TOKEN": "completion.entra_token",
+    "TANDEM_FIM": "completion.fim",
+    "TANDEM_CHAT_PROVIDER": "chat.provider",
+    "TANDEM_CHAT_ENDPOINT": "chat.endpoint",
+    "TANDEM_CHAT_MODEL": "chat.model",
+    "TANDEM_CHAT_API_KEY": "chat.api_key",
+    "TANDEM_CACHE_DIR": "cache_dir",
+    "TANDEM_TIMEOUT": "timeout",
+}
+
+
+class ConfigError(ValueError):
+    """An invalid setting, named with its key and where it came from."""
+
+    exit_code = 2
+
+    def __init__(self, key: str, source: str, problem: str) -> None:
+        super().__init__(f"invalid setting {key} (from {source}): {problem}")
+        self.key = key
+        self.source = source
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which model answers, and how to reach it."""
+
+    provider: str = "local"
+    endpoint: str | None = None
+    model: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    api_version: str = "2024-10-21"
+    entra_token: str | None = field(default=None, repr=False)
+    fim: str | None = None
+    max_tokens: int = 128
+    temperature: float = 0.2
+
+    @property
+    def resolved_endpoint(self) -> str | None:
+        return self.endpoint or DEFAULT_ENDPOINTS.get(self.provider)
+
+
+@dataclass(frozen=True)
+class Settings:
+    completion: ModelSettings = ModelSettings()
+    chat: ModelSettings = ModelSettings(max_tokens=1024)
+    cache_dir: Path = field(default_factory=lambda: default_cache_dir())
+    timeout: float = 30.0
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def source_of(self, key: str) -> str:
+        return self.sources.get(key, "default")
+
+
+# ---- value checks -------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be a non-empty string")
+    return value.strip()
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        text = _text(value).lower()
+        if text not in options:
+            raise ValueError(f"{value!r} is not one of {', '.join(options)}")
+        return text
+
+    return check
+
+
+def _url(value: Any) -> str:
+    text = _text(value).rstrip("/")
+    if not text.startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+    return text
+
+
+def _positive_int(value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{value!r} is not a whole number") from None
+    if isinstance(value, bool) or number <= 0 or (isinstance(value, float) and number != value):
+        raise ValueError(f"{value!r} is not a positive whole number")
+    return number
+
+
+def _float_range(low: float, high: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{value!r} is not a number") from None
+        if isinstance(value, bool) or not low < number <= high:
+            raise ValueError(f"{value!r} is not in ({low:g}, {high:g}]")
+        return number
+
+    return check
+
+
+def _temperature(value: Any) -> float:
+    return 0.0 if value in (0, "0", 0.0) else _float_range(0.0, 2.0)(value)
+
+
+MODEL_KEYS: dict[str, Callable[[Any], Any]] = {
+    "provider": _choice(PROVIDERS),
+    "endpoint": _url,
+    "model": _text,
+    "api_key": _text,
+    "api_version": _text,
+    "entra_token": _text,
+    "fim": _choice(tuple(TEMPLATES)),
+    "max_tokens": _positive_int,
+    "temperature": _temperature,
+}
+TOP_KEYS: dict[str, Callable[[Any], Any]] = {
+    "timeout": _float_range(0.0, 3600.0),
+    "cache_dir": lambda v: Path(os.path.expanduser(_text(v))),
+}
+SECTIONS = ("completion", "chat")
+
+
+# ---- layers ---------------------------------------------------------------------------------
+
+Layer = dict[str, tuple[Any, str]]  # dotted key -> (value, source)
+
+
+def flatten(data: Mapping[str, Any], source: str) -> Layer:
+    """A config mapping (TOML or LSP options) as dotted keys; unknown keys are errors."""
+    layer: Layer = {}
+    for key, value in data.items():
+        if key in SECTIONS:
+            if not isinstance(value, Mapping):
+                raise ConfigError(key, source, "must be a table of model settings")
+            for sub, subvalue in value.items():
+                if sub not in MODEL_KEYS:
+                    raise ConfigError(f"{key}.{sub}", source, _unknown(sub, MODEL_KEYS))
+                layer[f"{key}.{sub}"] = (subvalue, source)
+        elif key in TOP_KEYS:
+            layer[key] = (value, source)
+        else:
+            raise ConfigError(key, source, _unknown(key, {**TOP_KEYS, **dict.fromkeys(SECTIONS)}))
+    return layer
+
+
+def _unknown(key: str, known: Mapping[str, Any]) -> str:
+    return f"unknown key {key!r} (known: {', '.join(known)})"
+
+
+def read_toml(path: Path) -> Layer:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError("(file)", str(path), f"not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError("(file)", str(path), f"cannot be read: {exc.strerror}") from None
+    return flatten(data, str(path))
+
+
+def env_layer(environ: Mapping[str, str]) -> Layer:
+    return {key: (environ[var], f"env {var}") for var, key in ENV_VARS.items() if environ.get(var)}
+
+
+def user_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "tandem" / "config.toml"
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tandem"
+
+
+# ---- merging --------------------------------------------------------------------------------
+
+
+def build_settings(*layers: Layer) -> Settings:
+    """Merge layers (later wins), check every value, and resolve the chat fallback."""
+    merged: Layer = {}
+    for layer in layers:
+        merged.update(layer)
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key, (raw, source) in merged.items():
+        check = TOP_KEYS.get(key) or MODEL_KEYS[key.split(".", 1)[1]]
+        try:
+            values[key] = check(raw)
+        except ValueError as exc:
+            raise ConfigError(key, source, str(exc)) from None
+        sources[key] = source
+
+    completion = _model_settings(values, "completion", ModelSettings())
+    chat_base = ModelSettings(max_tokens=1024)
+    chat_provider = values.get("chat.provider")
+    if chat_provider is None or chat_provider == completion.provider:
+        for key in INHERITED_BY_CHAT:
+            if f"chat.{key}" not in values and f"completion.{key}" in values:
+                values[f"chat.{key}"] = values[f"completion.{key}"]
+                sources[f"chat.{key}"] = f"completion.{key} ({sources[f'completion.{key}']})"
+    chat = _model_settings(values, "chat", chat_base)
+    settings = Settings(
+        completion=completion,
+        chat=chat,
+        cache_dir=values.get("cache_dir", default_cache_dir()),
+        timeout=values.get("timeout", 30.0),
+        sources=sources,
+    )
+    _check_complete(settings)
+    return settings
+
+
+def _model_settings(values: Mapping[str, Any], section: str, base: ModelSettings) -> ModelSettings:
+    prefix = f"{section}."
+    picked = {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)}
+    return replace(base, **picked)
+
+
+def _check_complete(settings: Settings) -> None:
+    """Settings that are each valid but cannot work together."""
+    for section in SECTIONS:
+        model: ModelSettings = getattr(settings, section)
+        where = settings.source_of(f"{section}.provider")
+        if model.provider in ("openai", "ollama") and not model.model:
+            raise ConfigError(
+                f"{section}.model", where, f"the {model.provider} provider needs a model name"
+            )
+        if model.provider == "azure":
+            if not model.endpoint:
+                raise ConfigError(
+                    f"{section}.endpoint",
+                    where,
+                    "azure needs the resource URL, e.g. https://NAME.openai.azure.com",
+                )
+            if not model.model:
+                raise ConfigError(f"{section}.model", where, "azure needs the deployment name")
+
+
+def load_settings(
+    root: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    overrides_source: str = "command line",
+) -> Settings:
+    """Settings for a workspace: user file, workspace file, environment, then overrides.
+
+    ``overrides`` uses dotted keys (``completion.model``) or nested sections.
+    """
+    environ = os.environ if environ is None else environ
+    layers = [read_toml(user_config_path(environ))]
+    if root is not None:
+        layers.append(read_toml(root / ".tandem.toml"))
+    layers.append(env_layer(environ))
+    if overrides:
+        layers.append(_overrides_layer(overrides, overrides_source))
+    return build_settings(*layers)
+
+
+def _overrides_layer(overrides: Mapping[str, Any], source: str) -> Layer:
+    nested: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if "." in key:
+            section, sub = key.split(".", 1)
+            nested.setdefault(section, {})[sub] = value
+        else:
+            nested[key] = value
+    return flatten(nested, source)
+
+
+def mask(secret: str | None) -> str:
+    """A key as ``doctor`` shows it: enough to recognise, never enough to use."""
+    if not secret:
+        return "(not set)"
+    return f"****{secret[-4:]}" if len(secret) >= 12 else "****"
+
+
+def describe(settings: Settings) -> list[tuple[str, str, str]]:
+    """(key, shown value, source) rows for every effective setting, secrets masked."""
+    rows: list[tuple[str, str, str]] = []
+    for section in SECTIONS:
+        model: ModelSettings = getattr(settings, section)
+        for f in fields(ModelSettings):
+            key = f"{section}.{f.name}"
+            value = getattr(model, f.name)
+            if f.name in SECRET_KEYS:
+                shown = mask(value)
+            elif f.name == "endpoint" and value is None and model.resolved_endpoint:
+                shown = f"{model.resolved_endpoint} (provider default)"
+            else:
+                shown = "(not set)" if value is None else str(value)
+            rows.append((key, shown, settings.source_of(key)))
+    rows.append(("cache_dir", str(settings.cache_dir), settings.source_of("cache_dir")))
+    rows.append(("timeout", f"{settings.timeout:g}s", settings.source_of("timeout")))
+    return rows
+
+
+def find_root(path: Path | None = None, explicit: Path | None = None) -> Path:
+    """The workspace root: ``--root``, else the git repository holding ``path``, else cwd."""
+    if explicit is not None:
+        return explicit.resolve()
+    if path is not None:
+        start = path.resolve()
+        for folder in [start, *start.parents] if start.is_dir() else start.parents:
+            if (folder / ".git").exists():
+                return folder
+    return Path.cwd().resolve()

@@ -1,0 +1,125 @@
+"""The one model interface every caller uses: streaming FIM and streaming chat.
+
+Callers (the completion pipeline, the language server, the reviewer) hold a
+``ModelClient`` and never know which provider is behind it. Cancelling the task
+that iterates a stream closes the HTTP response, which aborts the request.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from tandem.models.fim import FimTemplate, Snippet
+from tandem.models.tokens import Tokenizer
+
+Role = Literal["system", "user", "assistant"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass(frozen=True)
+class FimRequest:
+    """What to fill: the text around the cursor plus cross-file snippets."""
+
+    prefix: str
+    suffix: str = ""
+    snippets: Sequence[Snippet] = ()
+    path: str | None = None
+    language: str | None = None
+    repo_name: str | None = None
+    max_tokens: int = 128
+    temperature: float = 0.2
+    stop: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class ChatOptions:
+    max_tokens: int = 1024
+    temperature: float = 0.2
+    json_schema: dict[str, Any] | None = field(default=None)
+
+
+class ModelClient(ABC):
+    """A code model behind some provider; streams text, cancellable."""
+
+    provider: str
+    model: str
+    template: FimTemplate
+
+    @abstractmethod
+    def complete(self, request: FimRequest) -> AsyncIterator[str]:
+        """Stream the text that fills the hole between prefix and suffix."""
+
+    @abstractmethod
+    def chat(
+        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> AsyncIterator[str]:
+        """Stream an assistant answer to ``messages``."""
+
+    @abstractmethod
+    async def tokenizer(self) -> Tokenizer:
+        """A synchronous token counter for this model (exact where possible)."""
+
+    async def count_tokens(self, text: str) -> int:
+        """The count the model itself would give, as closely as this provider allows."""
+        return (await self.tokenizer()).count(text)
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections or model memory."""
+
+    def describe(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    def stop_sequences(self, request: FimRequest) -> list[str]:
+        """The template's stops plus the caller's, without duplicates, in order."""
+        return list(dict.fromkeys([*self.template.stop, *request.stop]))
+
+
+async def cut_at_stops(stream: AsyncIterator[str], stops: Sequence[str]) -> AsyncIterator[str]:
+    """Pass ``stream`` through until any stop string appears, then end it.
+
+    Servers cap how many stops they accept (OpenAI: 4) and some print special
+    tokens as text, so every stop is also enforced here. Text that could be
+    the start of a stop is held back until it is known not to be one. Leaving
+    the loop closes ``stream``, which aborts its HTTP request.
+    """
+    stops = [s for s in stops if s]
+    if not stops:
+        async for piece in stream:
+            yield piece
+        return
+    hold = max(len(s) for s in stops) - 1
+    pending = ""
+    try:
+        async for piece in stream:
+            pending += piece
+            cut = min((i for i in (pending.find(s) for s in stops) if i >= 0), default=-1)
+            if cut >= 0:
+                if cut:
+                    yield pending[:cut]
+                return
+            safe = len(pending) - hold
+            if safe > 0:
+                yield pending[:safe]
+                pending = pending[safe:]
+        if pending:
+            yield pending
+    finally:
+        closer = getattr(stream, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+async def collect(stream: AsyncIterator[str]) -> str:
+    """The whole text of a stream (for callers that do not show partial answers)."""
+    return "".join([piece async for piece in stream])

@@ -1,0 +1,136 @@
+"""llama.cpp's ``llama-server``: ``/infill`` with cross-file ``input_extra``, ``/completion``,
+OpenAI-style chat, and ``/tokenize`` for exact token counts.
+
+With no ``fim`` setting the server applies the model's own FIM tokens (``/infill``);
+with one, we render the template and send it to ``/completion``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from tandem.models.base import ChatMessage, ChatOptions, FimRequest, ModelClient, cut_at_stops
+from tandem.models.errors import ModelResponseError
+from tandem.models.fim import FimTemplate
+from tandem.models.http import HttpEndpoint
+from tandem.models.tokens import CALIBRATION_TEXT, Tokenizer, calibrate
+from tandem.models.wire import dig, sse_events
+
+# The server applies the model's FIM tokens itself; no stops of ours are needed.
+INFILL = FimTemplate("infill", "fim")
+
+
+class LlamaCppClient(ModelClient):
+    provider = "llamacpp"
+
+    def __init__(
+        self, endpoint: HttpEndpoint, model: str, template: FimTemplate | None
+    ) -> None:
+        self.endpoint = endpoint
+        self.model = model or "default"
+        self.template = template or INFILL
+        self._tokenizer: Tokenizer | None = None
+
+    async def complete(self, request: FimRequest) -> AsyncIterator[str]:
+        stops = self.stop_sequences(request)
+        common = {
+            "n_predict": request.max_tokens,
+            "temperature": request.temperature,
+            "stop": stops,
+            "stream": True,
+            "cache_prompt": True,
+        }
+        if self.template is INFILL:
+            body = {
+                "input_prefix": request.prefix,
+                "input_suffix": request.suffix,
+                "input_extra": [{"filename": s.path, "text": s.text} for s in request.snippets],
+                **common,
+            }
+            stream = self._content_stream("infill", body)
+        elif self.template.kind == "chat":
+            messages = self.template.render_chat(
+                request.prefix,
+                request.suffix,
+                request.snippets,
+                path=request.path,
+                language=request.language,
+            )
+            stream = self._chat_stream(
+                messages, request.max_tokens, request.temperature, None, stops
+            )
+        else:
+            prompt = self.template.render(
+                request.prefix,
+                request.suffix,
+                request.snippets,
+                path=request.path,
+                repo_name=request.repo_name,
+            )
+            stream = self._content_stream("completion", {"prompt": prompt, **common})
+        async for piece in cut_at_stops(stream, stops):
+            yield piece
+
+    async def _content_stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[str]:
+        async for event in sse_events(self.endpoint.stream_lines(path, body), self.endpoint.url(path)):
+            text = event.get("content")
+            if text:
+                yield text
+            if event.get("stop"):
+                return
+
+    def chat(
+        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> AsyncIterator[str]:
+        options = options or ChatOptions()
+        return self._chat_stream(
+            [m.as_dict() for m in messages],
+            options.max_tokens,
+            options.temperature,
+            options.json_schema,
+            None,
+        )
+
+    async def _chat_stream(
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        temperature: float,
+        json_schema: dict[str, Any] | None,
+        stop: list[str] | None,
+    ) -> AsyncIterator[str]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stream": True,
+        }
+        if stop:
+            body["stop"] = stop
+        if json_schema is not None:
+            body["response_format"] = {"type": "json_object", "schema": json_schema}
+        path = "v1/chat/completions"
+        async for event in sse_events(self.endpoint.stream_lines(path, body), self.endpoint.url(path)):
+            text = dig(event, "choices", 0, "delta", "content")
+            if text:
+                yield text
+
+    async def count_tokens(self, text: str) -> int:
+        """The server's exact count (one round trip): for final budget checks."""
+        answer = await self.endpoint.post_json("tokenize", {"content": text})
+        tokens = answer.get("tokens") if isinstance(answer, dict) else None
+        if not isinstance(tokens, list):
+            raise ModelResponseError(f"{self.endpoint.url('tokenize')} answered without tokens")
+        return len(tokens)
+
+    async def tokenizer(self) -> Tokenizer:
+        """An estimate calibrated once against the server's real tokenizer."""
+        if self._tokenizer is None:
+            counted = await self.count_tokens(CALIBRATION_TEXT)
+            self._tokenizer = calibrate(f"llama.cpp /tokenize calibrated ({self.model})", counted)
+        return self._tokenizer
+
+    async def aclose(self) -> None:
+        await self.endpoint.aclose()

@@ -1,0 +1,107 @@
+"""Ollama: raw ``/api/generate`` with FIM tokens written by us, ``/api/chat`` for chat.
+
+``raw: true`` because Ollama's own ``suffix`` field only works for models whose
+Modelfile template handles it; writing the tokens ourselves works for all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from tandem.models.base import ChatMessage, ChatOptions, FimRequest, ModelClient, cut_at_stops
+from tandem.models.fim import FimTemplate
+from tandem.models.http import HttpEndpoint
+from tandem.models.tokens import Tokenizer, tokenizer_for_model
+from tandem.models.wire import dig, ndjson_events
+
+
+class OllamaClient(ModelClient):
+    provider = "ollama"
+
+    def __init__(self, endpoint: HttpEndpoint, model: str, template: FimTemplate) -> None:
+        self.endpoint = endpoint
+        self.model = model
+        self.template = template
+
+    async def complete(self, request: FimRequest) -> AsyncIterator[str]:
+        stops = self.stop_sequences(request)
+        options = {
+            "num_predict": request.max_tokens,
+            "temperature": request.temperature,
+            "stop": stops,
+        }
+        if self.template.kind == "chat":
+            messages = self.template.render_chat(
+                request.prefix,
+                request.suffix,
+                request.snippets,
+                path=request.path,
+                language=request.language,
+            )
+            stream = self._chat_stream(messages, options, None)
+        else:
+            prompt = self.template.render(
+                request.prefix,
+                request.suffix,
+                request.snippets,
+                path=request.path,
+                repo_name=request.repo_name,
+            )
+            body = {
+                "model": self.model,
+                "prompt": prompt,
+                "raw": True,
+                "stream": True,
+                "options": options,
+            }
+            stream = self._generate_stream(body)
+        async for piece in cut_at_stops(stream, stops):
+            yield piece
+
+    async def _generate_stream(self, body: dict[str, Any]) -> AsyncIterator[str]:
+        lines = self.endpoint.stream_lines("api/generate", body)
+        async for event in ndjson_events(lines, self.endpoint.url("api/generate")):
+            text = event.get("response")
+            if text:
+                yield text
+            if event.get("done"):
+                return
+
+    def chat(
+        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> AsyncIterator[str]:
+        options = options or ChatOptions()
+        return self._chat_stream(
+            [m.as_dict() for m in messages],
+            {"num_predict": options.max_tokens, "temperature": options.temperature},
+            options.json_schema,
+        )
+
+    async def _chat_stream(
+        self,
+        messages: list[dict[str, str]],
+        options: dict[str, Any],
+        json_schema: dict[str, Any] | None,
+    ) -> AsyncIterator[str]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "stream": True,
+            "options": options,
+        }
+        if json_schema is not None:
+            body["format"] = json_schema
+        lines = self.endpoint.stream_lines("api/chat", body)
+        async for event in ndjson_events(lines, self.endpoint.url("api/chat")):
+            text = dig(event, "message", "content")
+            if text:
+                yield text
+            if event.get("done"):
+                return
+
+    async def tokenizer(self) -> Tokenizer:
+        return tokenizer_for_model(self.model)
+
+    async def aclose(self) -> None:
+        await self.endpoint.aclose()

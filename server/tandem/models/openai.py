@@ -1,0 +1,162 @@
+"""OpenAI and OpenAI-compatible servers (vLLM, LM Studio, TGI, llama-cpp-python), and Azure.
+
+FIM goes to ``/completions`` with the model's FIM tokens in ``prompt``; chat
+goes to ``/chat/completions``; both stream server-sent events. Templates of
+kind ``chat`` serve inline completions through a hole-filling conversation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+from tandem.models.base import (
+    ChatMessage,
+    ChatOptions,
+    FimRequest,
+    ModelClient,
+    cut_at_stops,
+)
+from tandem.models.fim import FimTemplate
+from tandem.models.http import HttpEndpoint
+from tandem.models.tokens import Tokenizer, tokenizer_for_model
+from tandem.models.wire import dig, sse_events
+
+# api.openai.com rejects more than four stop sequences; the rest are cut client-side.
+MAX_SERVER_STOPS = 4
+
+
+class OpenAIClient(ModelClient):
+    provider = "openai"
+
+    def __init__(
+        self,
+        endpoint: HttpEndpoint,
+        model: str,
+        template: FimTemplate,
+        *,
+        send_model: bool = True,
+    ) -> None:
+        self.endpoint = endpoint
+        self.model = model
+        self.template = template
+        self._send_model = send_model
+
+    # Paths and query parameters differ on Azure; everything else is shared.
+    completions_path = "completions"
+    chat_path = "chat/completions"
+    params: Mapping[str, str] | None = None
+
+    def _body(self, **fields: Any) -> dict[str, Any]:
+        body = {"model": self.model} if self._send_model else {}
+        body.update({k: v for k, v in fields.items() if v is not None})
+        return body
+
+    async def complete(self, request: FimRequest) -> AsyncIterator[str]:
+        stops = self.stop_sequences(request)
+        if self.template.kind == "chat":
+            messages = self.template.render_chat(
+                request.prefix,
+                request.suffix,
+                request.snippets,
+                path=request.path,
+                language=request.language,
+            )
+            stream = self._chat_stream(
+                messages, request.max_tokens, request.temperature, stops[:MAX_SERVER_STOPS]
+            )
+        else:
+            prompt = self.template.render(
+                request.prefix,
+                request.suffix,
+                request.snippets,
+                path=request.path,
+                repo_name=request.repo_name,
+            )
+            body = self._body(
+                prompt=prompt,
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                stop=stops[:MAX_SERVER_STOPS] or None,
+                stream=True,
+            )
+            stream = self._text_stream(body)
+        async for piece in cut_at_stops(stream, stops):
+            yield piece
+
+    async def _text_stream(self, body: dict[str, Any]) -> AsyncIterator[str]:
+        lines = self.endpoint.stream_lines(self.completions_path, body, params=self.params)
+        async for event in sse_events(lines, self.endpoint.url(self.completions_path)):
+            text = dig(event, "choices", 0, "text")
+            if text:
+                yield text
+
+    def chat(
+        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> AsyncIterator[str]:
+        options = options or ChatOptions()
+        return self._chat_stream(
+            [m.as_dict() for m in messages],
+            options.max_tokens,
+            options.temperature,
+            None,
+            options.json_schema,
+        )
+
+    async def _chat_stream(
+        self,
+        messages: list[dict[str, str]],
+        max_tokens: int,
+        temperature: float,
+        stop: list[str] | None,
+        json_schema: dict[str, Any] | None = None,
+    ) -> AsyncIterator[str]:
+        response_format = None
+        if json_schema is not None:
+            response_format = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": json_schema, "strict": True},
+            }
+        body = self._body(
+            messages=messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=stop or None,
+            response_format=response_format,
+            stream=True,
+        )
+        lines = self.endpoint.stream_lines(self.chat_path, body, params=self.params)
+        async for event in sse_events(lines, self.endpoint.url(self.chat_path)):
+            text = dig(event, "choices", 0, "delta", "content")
+            if text:
+                yield text
+
+    async def tokenizer(self) -> Tokenizer:
+        return tokenizer_for_model(self.model)
+
+    async def aclose(self) -> None:
+        await self.endpoint.aclose()
+
+
+class AzureOpenAIClient(OpenAIClient):
+    """Azure OpenAI: the deployment is in the path, the API version in the query."""
+
+    provider = "azure"
+
+    def __init__(
+        self,
+        endpoint: HttpEndpoint,
+        deployment: str,
+        template: FimTemplate,
+        *,
+        api_version: str,
+        model_name: str | None = None,
+    ) -> None:
+        super().__init__(endpoint, deployment, template, send_model=False)
+        self.completions_path = f"openai/deployments/{deployment}/completions"
+        self.chat_path = f"openai/deployments/{deployment}/chat/completions"
+        self.params = {"api-version": api_version}
+        self._model_name = model_name or deployment
+
+    async def tokenizer(self) -> Tokenizer:
+        return tokenizer_for_model(self._model_name)

