@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tandem.config import ModelSettings, Settings
 from tandem.models.base import ChatMessage, ChatOptions, FimRequest, ModelClient, collect
 from tandem.models.errors import ModelError
 from tandem.models.fim import FimTemplate, Snippet, default_template, get_template
 from tandem.models.http import HttpEndpoint
+
+if TYPE_CHECKING:  # config imports the template names from this package
+    from tandem.config import ModelSettings, Settings
 
 __all__ = [
     "ChatMessage",

@@ -90,14 +90,11 @@ class FimTemplate:
         language: str | None = None,
     ) -> list[dict[str, str]]:
         """A hole-filling conversation for chat-only models."""
-        context = "".join(
-            f"File {s.path}:\n```\n{s.text.rstrip()}\n```\n\n" for s in snippets
-        )
+        context = "".join(f"File {s.path}:\n```\n{s.text.rstrip()}\n```\n\n" for s in snippets)
         where = f" ({path})" if path else ""
         fence = language or ""
         user = (
-            f"{context}Fill the hole in this file{where}.\n"
-            f"```{fence}\n{prefix}{HOLE}{suffix}\n```"
+            f"{context}Fill the hole in this file{where}.\n```{fence}\n{prefix}{HOLE}{suffix}\n```"
         )
         return [
             {"role": "system", "content": CHAT_SYSTEM},
@@ -139,7 +136,13 @@ TEMPLATES: dict[str, FimTemplate] = {
         FimTemplate(
             "deepseek",
             "fim",
-            stop=("<｜end▁of▁sentence｜>", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", "<|EOT|>"),
+            stop=(
+                "<｜end▁of▁sentence｜>",
+                "<｜fim▁begin｜>",
+                "<｜fim▁hole｜>",
+                "<｜fim▁end｜>",
+                "<|EOT|>",
+            ),
             prefix_token="<｜fim▁begin｜>",
             suffix_token="<｜fim▁hole｜>",
             middle_token="<｜fim▁end｜>",

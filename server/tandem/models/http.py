@@ -164,9 +164,7 @@ class HttpEndpoint:
         except ValueError as exc:
             raise ModelResponseError(f"{self.url(path)} did not answer JSON") from exc
 
-    async def _read_error(
-        self, response: httpx.Response, url: str, deadline: float
-    ) -> ModelError:
+    async def _read_error(self, response: httpx.Response, url: str, deadline: float) -> ModelError:
         try:
             async with asyncio.timeout_at(_loop_deadline(deadline)):
                 raw = await response.aread()

@@ -24,9 +24,7 @@ INFILL = FimTemplate("infill", "fim")
 class LlamaCppClient(ModelClient):
     provider = "llamacpp"
 
-    def __init__(
-        self, endpoint: HttpEndpoint, model: str, template: FimTemplate | None
-    ) -> None:
+    def __init__(self, endpoint: HttpEndpoint, model: str, template: FimTemplate | None) -> None:
         self.endpoint = endpoint
         self.model = model or "default"
         self.template = template or INFILL
@@ -73,12 +71,12 @@ class LlamaCppClient(ModelClient):
             yield piece
 
     async def _content_stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[str]:
-        async for event in sse_events(self.endpoint.stream_lines(path, body), self.endpoint.url(path)):
+        async for event in sse_events(
+            self.endpoint.stream_lines(path, body), self.endpoint.url(path)
+        ):
             text = event.get("content")
             if text:
                 yield text
-            if event.get("stop"):
-                return
 
     def chat(
         self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
@@ -112,7 +110,9 @@ class LlamaCppClient(ModelClient):
         if json_schema is not None:
             body["response_format"] = {"type": "json_object", "schema": json_schema}
         path = "v1/chat/completions"
-        async for event in sse_events(self.endpoint.stream_lines(path, body), self.endpoint.url(path)):
+        async for event in sse_events(
+            self.endpoint.stream_lines(path, body), self.endpoint.url(path)
+        ):
             text = dig(event, "choices", 0, "delta", "content")
             if text:
                 yield text

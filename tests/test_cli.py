@@ -1,0 +1,207 @@
+"""The real ``tandem`` console script, run as a user would, against the loopback model server."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from modelserver import Behaviour, ModelServer
+
+TANDEM = str(Path(sys.executable).parent / "tandem")
+SOURCE = 'def greet(name):\n    return "hi " + \n\nprint(greet("x"))\n'
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout=60):
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [TANDEM, *args], capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout
+    )
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    path = tmp_path / "ws" / "greet.py"
+    path.parent.mkdir()
+    path.write_text(SOURCE)
+    return path
+
+
+def openai_env(server: ModelServer, **extra: str) -> dict[str, str]:
+    return {
+        "TANDEM_PROVIDER": "openai",
+        "TANDEM_ENDPOINT": server.url + "/v1",
+        "TANDEM_MODEL": "qwen2.5-coder",
+        **extra,
+    }
+
+
+def test_complete_prints_only_the_completion(model_server: ModelServer, source: Path):
+    model_server.default = Behaviour(tokens=["name", "\n", "junk"])
+    result = run("complete", f"{source}:2:20", env=openai_env(model_server))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "name\n"
+    body = model_server.requests[0].body
+    assert body["prompt"].startswith('<|fim_prefix|>def greet(name):\n    return "hi " + ')
+    assert '<|fim_suffix|>\n\nprint(greet("x"))\n<|fim_middle|>' in body["prompt"]
+
+
+def test_complete_json(model_server: ModelServer, source: Path):
+    model_server.default = Behaviour(tokens=["name"])
+    result = run("complete", "--json", f"{source}:2:20", env=openai_env(model_server))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["text"] == "name"
+    assert data["line"] == 2 and data["column"] == 20
+    assert data["template"] == "qwen"
+    assert data["model"] == "openai:qwen2.5-coder"
+
+
+def test_workspace_config_file_and_flags(model_server: ModelServer, source: Path):
+    (source.parent / ".git").mkdir()  # the file's repository is the workspace root
+    (source.parent / ".tandem.toml").write_text(
+        f'[completion]\nprovider = "ollama"\nendpoint = "{model_server.url}"\nmodel = "codellama"\n'
+    )
+    result = run("complete", f"{source}:2:20", "--model", "starcoder2:3b")
+    assert result.returncode == 0, result.stderr
+    rec = model_server.requests[0]
+    assert rec.path == "/api/generate"
+    assert rec.body["model"] == "starcoder2:3b"  # the flag beats the file
+    assert rec.body["prompt"].startswith("<fim_prefix>")
+
+
+def test_chat_streams_the_answer(model_server: ModelServer, source: Path):
+    model_server.default = Behaviour(tokens=["It ", "greets", "."])
+    result = run(
+        "chat", "--file", str(source), "--lines", "1-2", "What", "does", "it", "do?",
+        env=openai_env(model_server),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "It greets.\n"
+    user = model_server.requests[0].body["messages"][-1]["content"]
+    assert f"{source} lines 1-2" in user
+    assert 'def greet(name):\n    return "hi " + \n```' in user
+    assert user.endswith("What does it do?")
+
+
+def test_chat_uses_the_chat_overrides(model_server: ModelServer):
+    with ModelServer(tokens=["from chat server"]) as chat_server:
+        env = openai_env(
+            model_server,
+            TANDEM_CHAT_PROVIDER="ollama",
+            TANDEM_CHAT_ENDPOINT=chat_server.url,
+            TANDEM_CHAT_MODEL="llama3.1:8b",
+        )
+        result = run("chat", "hello", env=env)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == "from chat server\n"
+        assert chat_server.requests[0].body["model"] == "llama3.1:8b"
+    assert model_server.requests == []
+
+
+def test_doctor_shows_sources_masks_keys_and_checks_models(model_server: ModelServer):
+    env = openai_env(model_server, TANDEM_API_KEY="sk-secret-value-1234")
+    result = run("doctor", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "sk-secret-value" not in out and "sk-secret-value" not in result.stderr
+    assert "****1234" in out
+    assert "[env TANDEM_MODEL]" in out
+    assert "completion.api_key" in out
+    assert "completion openai:qwen2.5-coder: ok" in out
+    assert "chat       openai:qwen2.5-coder: ok" in out
+    assert len(model_server.requests) == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, code: int, *words: str) -> None:
+    assert result.returncode == code, (result.returncode, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("tandem: ")
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_error_unreachable(source: Path):
+    env = {"TANDEM_PROVIDER": "ollama", "TANDEM_ENDPOINT": f"http://127.0.0.1:{_free_port()}",
+           "TANDEM_MODEL": "m"}  # fmt: skip
+    assert_one_line_error(run("complete", f"{source}:2:20", env=env), 3, "cannot reach")
+
+
+def test_error_unauthorized_names_the_key(model_server: ModelServer, source: Path):
+    model_server.api_key = "good"
+    result = run("complete", f"{source}:2:20", env=openai_env(model_server, TANDEM_API_KEY="bad"))
+    assert_one_line_error(result, 4, "401", "TANDEM_API_KEY")
+
+
+def test_error_model_not_found(model_server: ModelServer, source: Path):
+    model_server.known_models = {"other"}
+    result = run("complete", f"{source}:2:20", env=openai_env(model_server))
+    assert_one_line_error(result, 5, "404", "model")
+
+
+def test_error_timeout(model_server: ModelServer, source: Path):
+    model_server.default = Behaviour(hang=30)
+    result = run("complete", f"{source}:2:20", env=openai_env(model_server, TANDEM_TIMEOUT="0.5"))
+    assert_one_line_error(result, 6, "0.5s", "TANDEM_TIMEOUT")
+
+
+def test_error_malformed_answer(model_server: ModelServer, source: Path):
+    model_server.default = Behaviour(garbage=True)
+    result = run("complete", f"{source}:2:20", env=openai_env(model_server))
+    assert_one_line_error(result, 9, "not JSON")
+
+
+def test_error_server_failure(model_server: ModelServer, source: Path):
+    model_server.default = Behaviour(status=500)
+    result = run("complete", f"{source}:2:20", env=openai_env(model_server))
+    assert_one_line_error(result, 8, "HTTP 500")
+
+
+def test_debug_shows_the_traceback(model_server: ModelServer, source: Path):
+    model_server.default = Behaviour(status=500)
+    result = run("complete", "--debug", f"{source}:2:20", env=openai_env(model_server))
+    assert result.returncode == 8
+    assert "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "word"),
+    [
+        (["complete", "nowhere.py:1:1"], "cannot read"),
+        (["complete", "greet.py"], "PATH:LINE:COL"),
+        (["complete", "greet.py:99:1"], "line 99"),
+        (["complete", "greet.py:1:80"], "column 80"),
+        (["chat", "--lines", "1-2", "q"], "--lines needs --file"),
+    ],
+)
+def test_usage_errors(source: Path, args: list[str], word: str):
+    assert_one_line_error(run(*args, cwd=source.parent), 2, word)
+
+
+def test_invalid_setting_names_key_and_source(source: Path):
+    result = run("complete", f"{source}:2:20", env={"TANDEM_PROVIDER": "gpt"})
+    assert_one_line_error(result, 2, "completion.provider", "env TANDEM_PROVIDER")
+    (source.parent / ".git").mkdir()
+    (source.parent / ".tandem.toml").write_text("timeout = -3\n")
+    result = run("complete", f"{source}:2:20")
+    assert_one_line_error(result, 2, "timeout", str(source.parent / ".tandem.toml"))
+
+
+def test_binary_file_is_refused(tmp_path: Path):
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(b"\x00\x01\x02" * 100)
+    assert_one_line_error(run("complete", f"{blob}:1:1"), 2, "binary")
