@@ -159,10 +159,10 @@ async def test_ollama_generate_is_raw_with_our_fim_tokens(model_server: ModelSer
     gen, chat = model_server.requests
     assert gen.path == "/api/generate"
     assert gen.body["raw"] is True and gen.body["stream"] is True
-    assert gen.body["prompt"].startswith("# Path: util/math.py\n# def plus(a, b):\n")
+    # no repo form for DeepSeek: the snippet rides inside the prefix, as path-headed comments
+    assert gen.body["prompt"].startswith("<｜fim▁begin｜># Path: util/math.py\n# def plus(a, b):\n")
     assert gen.body["prompt"].endswith(
-        "<｜fim▁begin｜>def add(a, b):\n    return <｜fim▁hole｜>"
-        "\n\nprint(add(1, 2))\n<｜fim▁end｜>"
+        "\n\ndef add(a, b):\n    return <｜fim▁hole｜>\n\nprint(add(1, 2))\n<｜fim▁end｜>"
     )
     assert gen.body["options"]["num_predict"] == 32
     assert "<｜end▁of▁sentence｜>" in gen.body["options"]["stop"]
@@ -201,8 +201,9 @@ async def test_llamacpp_explicit_template_uses_completion(model_server: ModelSer
         await models.aclose()
     rec = model_server.requests[0]
     assert rec.path == "/completion"
+    assert rec.body["prompt"].startswith("<PRE> # Path: util/math.py\n")
     assert rec.body["prompt"].endswith(
-        "<PRE> def add(a, b):\n    return  <SUF>\n\nprint(add(1, 2))\n <MID>"
+        "\n\ndef add(a, b):\n    return  <SUF>\n\nprint(add(1, 2))\n <MID>"
     )
     assert "<EOT>" in rec.body["stop"]
     # calibrated on the server's /tokenize (4 characters a token there), erring high

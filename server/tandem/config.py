@@ -207,15 +207,16 @@ def user_config_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "tandem" / "config.toml"
 
 
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "tandem"
 
 
 # ---- merging --------------------------------------------------------------------------------
 
 
-def build_settings(*layers: Layer) -> Settings:
+def build_settings(*layers: Layer, environ: Mapping[str, str] | None = None) -> Settings:
     """Merge layers (later wins), check every value, and resolve the chat fallback."""
     merged: Layer = {}
     for layer in layers:
@@ -242,7 +243,7 @@ def build_settings(*layers: Layer) -> Settings:
     settings = Settings(
         completion=completion,
         chat=chat,
-        cache_dir=values.get("cache_dir", default_cache_dir()),
+        cache_dir=values.get("cache_dir") or default_cache_dir(environ),
         timeout=values.get("timeout", 30.0),
         sources=sources,
     )
@@ -294,19 +295,26 @@ def load_settings(
     layers.append(env_layer(environ))
     if overrides:
         layers.append(_overrides_layer(overrides, overrides_source))
-    return build_settings(*layers)
+    return build_settings(*layers, environ=environ)
 
 
 def _overrides_layer(overrides: Mapping[str, Any], source: str) -> Layer:
+    """Dotted keys and nested sections, in any mix; ``None`` means "not given"."""
     nested: dict[str, Any] = {}
     for key, value in overrides.items():
         if value is None:
             continue
         if "." in key:
             section, sub = key.split(".", 1)
-            nested.setdefault(section, {})[sub] = value
+            value = {sub: value}
         else:
-            nested[key] = value
+            section = key
+        if isinstance(value, Mapping):
+            merged = dict(nested.get(section) or {})
+            merged.update({k: v for k, v in value.items() if v is not None})
+            nested[section] = merged
+        else:
+            nested[section] = value
     return flatten(nested, source)
 
 

@@ -68,7 +68,12 @@ class FimTemplate:
             return head + prefix
         if self.suffix_first:
             return f"{self.suffix_token}{suffix}{self.prefix_token}{head}{prefix}"
-        return f"{head}{self.prefix_token}{prefix}{self.suffix_token}{suffix}{self.middle_token}"
+        fim = f"{self.suffix_token}{suffix}{self.middle_token}"
+        if self.file_sep_token and head:
+            # The repository form is what these models saw in training: files, then the FIM.
+            return f"{head}{self.prefix_token}{prefix}{fim}"
+        # Otherwise context goes inside the prefix: FIM training starts with the FIM token.
+        return f"{self.prefix_token}{head}{prefix}{fim}"
 
     def _repo_header(
         self, snippets: Sequence[Snippet], path: str | None, repo_name: str | None
@@ -118,7 +123,14 @@ TEMPLATES: dict[str, FimTemplate] = {
         FimTemplate(
             "starcoder",
             "fim",
-            stop=("<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>"),
+            stop=(
+                "<|endoftext|>",
+                "<fim_prefix>",
+                "<fim_suffix>",
+                "<fim_middle>",
+                "<file_sep>",
+                "<repo_name>",
+            ),
             prefix_token="<fim_prefix>",
             suffix_token="<fim_suffix>",
             middle_token="<fim_middle>",
