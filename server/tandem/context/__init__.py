@@ -1,0 +1,1 @@
+"""Code context with tree-sitter: documents, windows, definitions, snippets, the workspace index."""

@@ -1,0 +1,156 @@
+"""Tags: the definitions and references in a file, from each language's tags query.
+
+Query files follow the tree-sitter tags convention (as in the grammar wheels and
+aider): a pattern captures the whole node as ``@definition.KIND`` or
+``@reference.KIND`` and its identifier as ``@name``. Import statements are
+captured as ``@import``. ``summarize`` turns a definition node into what a
+prompt shows of it: leading doc comment, signature, docstring, and the body
+when it is short.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tree_sitter as ts
+
+from tandem.context.languages import LanguageSpec
+
+SHORT_BODY_LINES = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    name: str
+    kind: str  # "definition" or "reference"
+    category: str  # function, method, class, interface, type, module, constant, call, ...
+    line: int  # 0-based line of the name
+    start_byte: int  # the whole tagged node
+    end_byte: int
+    start_line: int
+    end_line: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileTags:
+    definitions: tuple[Tag, ...]
+    references: tuple[Tag, ...]
+    imports: tuple[tuple[int, int], ...]  # byte ranges of import statements
+
+
+def extract_tags(spec: LanguageSpec, tree: ts.Tree) -> FileTags:
+    cursor = ts.QueryCursor(spec.tags_query)
+    definitions: list[Tag] = []
+    references: list[Tag] = []
+    imports: list[tuple[int, int]] = []
+    seen: set[tuple[str, int, str]] = set()
+    for _, captures in cursor.matches(tree.root_node):
+        for node in captures.get("import", ()):
+            imports.append((node.start_byte, node.end_byte))
+        names = captures.get("name")
+        if not names:
+            continue
+        for capture, nodes in captures.items():
+            kind, _, category = capture.partition(".")
+            if kind not in ("definition", "reference"):
+                continue
+            for node in nodes:
+                name_node = names[0]
+                text = (name_node.text or b"").decode("utf-8", "replace")
+                key = (text, name_node.start_byte, kind)
+                if not text or key in seen:
+                    continue
+                seen.add(key)
+                tag = Tag(
+                    name=text,
+                    kind=kind,
+                    category=category or kind,
+                    line=name_node.start_point[0],
+                    start_byte=node.start_byte,
+                    end_byte=node.end_byte,
+                    start_line=node.start_point[0],
+                    end_line=node.end_point[0],
+                )
+                (definitions if kind == "definition" else references).append(tag)
+    imports = sorted(set(imports))
+    return FileTags(tuple(definitions), tuple(references), tuple(imports))
+
+
+def node_for(tree: ts.Tree, tag: Tag) -> ts.Node | None:
+    return tree.root_node.descendant_for_byte_range(tag.start_byte, tag.end_byte)
+
+
+def body_of(node: ts.Node, spec: LanguageSpec) -> ts.Node | None:
+    """The block a definition holds (function body, class body), if any."""
+    inner = node.child_by_field_name("definition")  # decorated definitions
+    if inner is not None:
+        return body_of(inner, spec)
+    body = node.child_by_field_name("body")
+    if body is not None:
+        return body
+    for child in node.named_children:
+        if child.type in spec.block_types:
+            return child
+    return None
+
+
+def header_text(node: ts.Node, source: bytes, spec: LanguageSpec) -> str:
+    """A definition's header: from its start to the start of its body."""
+    body = body_of(node, spec)
+    end = body.start_byte if body is not None else node.end_byte
+    return source[node.start_byte : end].decode("utf-8", "replace").rstrip()
+
+
+def summarize(
+    node: ts.Node, source: bytes, spec: LanguageSpec, short_body: int = SHORT_BODY_LINES
+) -> str:
+    """What a prompt shows of a definition: doc comment, signature, docstring, short body.
+
+    Indentation of the first line is kept so a method still reads as one.
+    """
+    line_start = source.rfind(b"\n", 0, node.start_byte) + 1
+    indent = source[line_start : node.start_byte]
+    if not indent.strip():
+        start = line_start
+    else:
+        start = node.start_byte
+    start = _leading_comments_start(node, source, start)
+    lines = node.end_point[0] - node.start_point[0] + 1
+    if lines <= short_body:
+        return source[start : node.end_byte].decode("utf-8", "replace")
+    body = body_of(node, spec)
+    if body is None:
+        text = source[start : node.end_byte].decode("utf-8", "replace")
+        return "\n".join(text.splitlines()[:short_body])
+    head = source[start : body.start_byte].decode("utf-8", "replace").rstrip()
+    doc = _docstring(body, source, spec)
+    if spec.name == "python":
+        inner = _body_indent(body, source)
+        return head + ("\n" + inner + doc if doc else "") + "\n" + inner + "..."
+    return head + " …" if head.endswith(("{", ":")) else head
+
+
+def _leading_comments_start(node: ts.Node, source: bytes, start: int) -> int:
+    """Include the comment lines right above a definition (JSDoc, ///, Javadoc, #)."""
+    prev = node.prev_named_sibling
+    while prev is not None and "comment" in prev.type and node.start_point[0] - prev.end_point[0] <= 1:
+        start = source.rfind(b"\n", 0, prev.start_byte) + 1
+        node, prev = prev, prev.prev_named_sibling
+    return start
+
+
+def _docstring(body: ts.Node, source: bytes, spec: LanguageSpec) -> str:
+    if spec.name != "python" or not body.named_children:
+        return ""
+    first = body.named_children[0]
+    if first.type == "expression_statement" and first.named_children:
+        string = first.named_children[0]
+        if string.type == "string":
+            return source[string.start_byte : string.end_byte].decode("utf-8", "replace")
+    return ""
+
+
+def _body_indent(body: ts.Node, source: bytes) -> str:
+    line_start = source.rfind(b"\n", 0, body.start_byte) + 1
+    raw = source[line_start : body.start_byte].decode("utf-8", "replace")
+    return raw if not raw.strip() else "    "
