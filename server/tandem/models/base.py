@@ -40,6 +40,31 @@ class FimRequest:
     max_tokens: int = 128
     temperature: float = 0.2
     stop: Sequence[str] = ()
+    comment: str = "#"  # the file's line comment, for snippets rendered as comments
+
+
+@dataclass(frozen=True)
+class WireRequest:
+    """Exactly what a completion sends: the endpoint path and the JSON body.
+
+    ``tandem context`` prints this, and ``complete`` sends it: one code path,
+    so what users are shown is what the model gets.
+    """
+
+    path: str
+    body: dict[str, Any]
+    chat: bool = False  # the body carries chat messages rather than a prompt
+
+    @property
+    def prompt(self) -> str:
+        """The text the model reads: the prompt, or the messages one after another."""
+        if "prompt" in self.body:
+            return str(self.body["prompt"])
+        if "messages" in self.body:
+            return "\n\n".join(str(m["content"]) for m in self.body["messages"])
+        parts = [self.body.get("input_prefix", ""), self.body.get("input_suffix", "")]
+        extra = "".join(f"{e['filename']}\n{e['text']}\n" for e in self.body.get("input_extra", []))
+        return extra + "".join(parts)
 
 
 @dataclass(frozen=True)
@@ -55,6 +80,10 @@ class ModelClient(ABC):
     provider: str
     model: str
     template: FimTemplate
+
+    @abstractmethod
+    def fim_request(self, request: FimRequest) -> WireRequest:
+        """The exact request ``complete`` sends for ``request``."""
 
     @abstractmethod
     def complete(self, request: FimRequest) -> AsyncIterator[str]:

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from tandem.models.base import ChatMessage, ChatOptions, FimRequest, ModelClient, cut_at_stops
+from tandem.models.base import (
+    ChatMessage,
+    ChatOptions,
+    FimRequest,
+    ModelClient,
+    WireRequest,
+    cut_at_stops,
+)
 from tandem.models.errors import ModelResponseError
 from tandem.models.fim import FimTemplate
 from tandem.models.http import HttpEndpoint
@@ -19,6 +26,7 @@ from tandem.models.wire import dig, sse_events
 
 # The server applies the model's FIM tokens itself; no stops of ours are needed.
 INFILL = FimTemplate("infill", "fim")
+CHAT_PATH = "v1/chat/completions"
 
 
 class LlamaCppClient(ModelClient):
@@ -30,7 +38,7 @@ class LlamaCppClient(ModelClient):
         self.template = template or INFILL
         self._tokenizer: Tokenizer | None = None
 
-    async def complete(self, request: FimRequest) -> AsyncIterator[str]:
+    def fim_request(self, request: FimRequest) -> WireRequest:
         stops = self.stop_sequences(request)
         common = {
             "n_predict": request.max_tokens,
@@ -46,8 +54,8 @@ class LlamaCppClient(ModelClient):
                 "input_extra": [{"filename": s.path, "text": s.text} for s in request.snippets],
                 **common,
             }
-            stream = self._content_stream("infill", body)
-        elif self.template.kind == "chat":
+            return WireRequest("infill", body)
+        if self.template.kind == "chat":
             messages = self.template.render_chat(
                 request.prefix,
                 request.suffix,
@@ -55,25 +63,30 @@ class LlamaCppClient(ModelClient):
                 path=request.path,
                 language=request.language,
             )
-            stream = self._chat_stream(
-                messages, request.max_tokens, request.temperature, None, stops
-            )
+            body = self._chat_body(messages, request.max_tokens, request.temperature, None, stops)
+            return WireRequest(CHAT_PATH, body, chat=True)
+        prompt = self.template.render(
+            request.prefix,
+            request.suffix,
+            request.snippets,
+            path=request.path,
+            repo_name=request.repo_name,
+            comment=request.comment,
+        )
+        return WireRequest("completion", {"prompt": prompt, **common})
+
+    async def complete(self, request: FimRequest) -> AsyncIterator[str]:
+        wire = self.fim_request(request)
+        if wire.chat:
+            stream = self._chat_stream(wire.body)
         else:
-            prompt = self.template.render(
-                request.prefix,
-                request.suffix,
-                request.snippets,
-                path=request.path,
-                repo_name=request.repo_name,
-            )
-            stream = self._content_stream("completion", {"prompt": prompt, **common})
-        async for piece in cut_at_stops(stream, stops):
+            stream = self._content_stream(wire.path, wire.body)
+        async for piece in cut_at_stops(stream, self.stop_sequences(request)):
             yield piece
 
     async def _content_stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[str]:
-        async for event in sse_events(
-            self.endpoint.stream_lines(path, body), self.endpoint.url(path)
-        ):
+        lines = self.endpoint.stream_lines(path, body)
+        async for event in sse_events(lines, self.endpoint.url(path)):
             text = event.get("content")
             if text:
                 yield text
@@ -82,22 +95,23 @@ class LlamaCppClient(ModelClient):
         self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
     ) -> AsyncIterator[str]:
         options = options or ChatOptions()
-        return self._chat_stream(
+        body = self._chat_body(
             [m.as_dict() for m in messages],
             options.max_tokens,
             options.temperature,
             options.json_schema,
             None,
         )
+        return self._chat_stream(body)
 
-    async def _chat_stream(
+    def _chat_body(
         self,
         messages: list[dict[str, str]],
         max_tokens: int,
         temperature: float,
         json_schema: dict[str, Any] | None,
         stop: list[str] | None,
-    ) -> AsyncIterator[str]:
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
@@ -109,10 +123,11 @@ class LlamaCppClient(ModelClient):
             body["stop"] = stop
         if json_schema is not None:
             body["response_format"] = {"type": "json_object", "schema": json_schema}
-        path = "v1/chat/completions"
-        async for event in sse_events(
-            self.endpoint.stream_lines(path, body), self.endpoint.url(path)
-        ):
+        return body
+
+    async def _chat_stream(self, body: dict[str, Any]) -> AsyncIterator[str]:
+        lines = self.endpoint.stream_lines(CHAT_PATH, body)
+        async for event in sse_events(lines, self.endpoint.url(CHAT_PATH)):
             text = dig(event, "choices", 0, "delta", "content")
             if text:
                 yield text

@@ -16,7 +16,14 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tandem.models.base import ChatMessage, ChatOptions, FimRequest, ModelClient, cut_at_stops
+from tandem.models.base import (
+    ChatMessage,
+    ChatOptions,
+    FimRequest,
+    ModelClient,
+    WireRequest,
+    cut_at_stops,
+)
 from tandem.models.errors import ModelUnavailable
 from tandem.models.fim import FimTemplate
 from tandem.models.tokens import FunctionTokenizer, Tokenizer
@@ -97,38 +104,35 @@ class LocalClient(ModelClient):
         path = self._path or find_default_model()
         return await asyncio.to_thread(LocalModel.get, path, self._n_ctx)
 
-    async def complete(self, request: FimRequest) -> AsyncIterator[str]:
-        model = await self.loaded()
+    def fim_request(self, request: FimRequest) -> WireRequest:
+        """The in-process call, shown as a request: llama-cpp-python's own arguments."""
+        common = {"max_tokens": request.max_tokens, "temperature": request.temperature}
         if self.template.kind == "chat":
             messages = self.template.render_chat(
                 request.prefix, request.suffix, request.snippets, path=request.path
             )
+            return WireRequest("create_chat_completion", {"messages": messages, **common}, True)
+        prompt = self.template.render(
+            request.prefix, request.suffix, request.snippets, path=request.path,
+            comment=request.comment,
+        )  # fmt: skip
+        body = {"prompt": prompt, **common, "stop": self.stop_sequences(request)}
+        return WireRequest("create_completion", body)
+
+    async def complete(self, request: FimRequest) -> AsyncIterator[str]:
+        model = await self.loaded()
+        wire = self.fim_request(request)
+        body = dict(wire.body)
+        if wire.chat:
             stream = self._run(
-                model,
-                lambda: model.llm.create_chat_completion(
-                    messages=messages,  # type: ignore[arg-type]
-                    max_tokens=request.max_tokens,
-                    temperature=request.temperature,
-                    stream=True,
-                ),
-                chat=True,
+                model, lambda: model.llm.create_chat_completion(**body, stream=True), chat=True
             )
         else:
-            prompt = self.template.render(
-                request.prefix, request.suffix, request.snippets, path=request.path
+            body["prompt"] = await asyncio.to_thread(
+                model.fit_prompt, body["prompt"], request.max_tokens
             )
-            prompt = await asyncio.to_thread(model.fit_prompt, prompt, request.max_tokens)
-            stops = self.stop_sequences(request)
             stream = self._run(
-                model,
-                lambda: model.llm.create_completion(
-                    prompt,
-                    max_tokens=request.max_tokens,
-                    temperature=request.temperature,
-                    stop=stops,
-                    stream=True,
-                ),
-                chat=False,
+                model, lambda: model.llm.create_completion(**body, stream=True), chat=False
             )
         async for piece in cut_at_stops(stream, self.stop_sequences(request)):
             yield piece

@@ -9,7 +9,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from tandem.models.base import ChatMessage, ChatOptions, FimRequest, ModelClient, cut_at_stops
+from tandem.models.base import (
+    ChatMessage,
+    ChatOptions,
+    FimRequest,
+    ModelClient,
+    WireRequest,
+    cut_at_stops,
+)
 from tandem.models.fim import FimTemplate
 from tandem.models.http import HttpEndpoint
 from tandem.models.tokens import Tokenizer, tokenizer_for_model
@@ -24,12 +31,11 @@ class OllamaClient(ModelClient):
         self.model = model
         self.template = template
 
-    async def complete(self, request: FimRequest) -> AsyncIterator[str]:
-        stops = self.stop_sequences(request)
+    def fim_request(self, request: FimRequest) -> WireRequest:
         options = {
             "num_predict": request.max_tokens,
             "temperature": request.temperature,
-            "stop": stops,
+            "stop": self.stop_sequences(request),
         }
         if self.template.kind == "chat":
             messages = self.template.render_chat(
@@ -39,24 +45,22 @@ class OllamaClient(ModelClient):
                 path=request.path,
                 language=request.language,
             )
-            stream = self._chat_stream(messages, options, None)
-        else:
-            prompt = self.template.render(
-                request.prefix,
-                request.suffix,
-                request.snippets,
-                path=request.path,
-                repo_name=request.repo_name,
-            )
-            body = {
-                "model": self.model,
-                "prompt": prompt,
-                "raw": True,
-                "stream": True,
-                "options": options,
-            }
-            stream = self._generate_stream(body)
-        async for piece in cut_at_stops(stream, stops):
+            return WireRequest("api/chat", self._chat_body(messages, options, None), chat=True)
+        prompt = self.template.render(
+            request.prefix,
+            request.suffix,
+            request.snippets,
+            path=request.path,
+            repo_name=request.repo_name,
+            comment=request.comment,
+        )
+        body = {"model": self.model, "prompt": prompt, "raw": True, "stream": True}
+        return WireRequest("api/generate", {**body, "options": options})
+
+    async def complete(self, request: FimRequest) -> AsyncIterator[str]:
+        wire = self.fim_request(request)
+        stream = self._chat_stream(wire.body) if wire.chat else self._generate_stream(wire.body)
+        async for piece in cut_at_stops(stream, self.stop_sequences(request)):
             yield piece
 
     async def _generate_stream(self, body: dict[str, Any]) -> AsyncIterator[str]:
@@ -70,18 +74,19 @@ class OllamaClient(ModelClient):
         self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
     ) -> AsyncIterator[str]:
         options = options or ChatOptions()
-        return self._chat_stream(
+        body = self._chat_body(
             [m.as_dict() for m in messages],
             {"num_predict": options.max_tokens, "temperature": options.temperature},
             options.json_schema,
         )
+        return self._chat_stream(body)
 
-    async def _chat_stream(
+    def _chat_body(
         self,
         messages: list[dict[str, str]],
         options: dict[str, Any],
         json_schema: dict[str, Any] | None,
-    ) -> AsyncIterator[str]:
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
@@ -90,6 +95,9 @@ class OllamaClient(ModelClient):
         }
         if json_schema is not None:
             body["format"] = json_schema
+        return body
+
+    async def _chat_stream(self, body: dict[str, Any]) -> AsyncIterator[str]:
         lines = self.endpoint.stream_lines("api/chat", body)
         async for event in ndjson_events(lines, self.endpoint.url("api/chat")):
             text = dig(event, "message", "content")

@@ -15,6 +15,7 @@ from tandem.models.base import (
     ChatOptions,
     FimRequest,
     ModelClient,
+    WireRequest,
     cut_at_stops,
 )
 from tandem.models.fim import FimTemplate
@@ -52,8 +53,8 @@ class OpenAIClient(ModelClient):
         body.update({k: v for k, v in fields.items() if v is not None})
         return body
 
-    async def complete(self, request: FimRequest) -> AsyncIterator[str]:
-        stops = self.stop_sequences(request)
+    def fim_request(self, request: FimRequest) -> WireRequest:
+        stops = self.stop_sequences(request)[:MAX_SERVER_STOPS] or None
         if self.template.kind == "chat":
             messages = self.template.render_chat(
                 request.prefix,
@@ -62,26 +63,29 @@ class OpenAIClient(ModelClient):
                 path=request.path,
                 language=request.language,
             )
-            stream = self._chat_stream(
-                messages, request.max_tokens, request.temperature, stops[:MAX_SERVER_STOPS]
-            )
-        else:
-            prompt = self.template.render(
-                request.prefix,
-                request.suffix,
-                request.snippets,
-                path=request.path,
-                repo_name=request.repo_name,
-            )
-            body = self._body(
-                prompt=prompt,
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-                stop=stops[:MAX_SERVER_STOPS] or None,
-                stream=True,
-            )
-            stream = self._text_stream(body)
-        async for piece in cut_at_stops(stream, stops):
+            body = self._chat_body(messages, request.max_tokens, request.temperature, stops)
+            return WireRequest(self.chat_path, body, chat=True)
+        prompt = self.template.render(
+            request.prefix,
+            request.suffix,
+            request.snippets,
+            path=request.path,
+            repo_name=request.repo_name,
+            comment=request.comment,
+        )
+        body = self._body(
+            prompt=prompt,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            stop=stops,
+            stream=True,
+        )
+        return WireRequest(self.completions_path, body)
+
+    async def complete(self, request: FimRequest) -> AsyncIterator[str]:
+        wire = self.fim_request(request)
+        stream = self._chat_stream(wire.body) if wire.chat else self._text_stream(wire.body)
+        async for piece in cut_at_stops(stream, self.stop_sequences(request)):
             yield piece
 
     async def _text_stream(self, body: dict[str, Any]) -> AsyncIterator[str]:
@@ -95,29 +99,30 @@ class OpenAIClient(ModelClient):
         self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
     ) -> AsyncIterator[str]:
         options = options or ChatOptions()
-        return self._chat_stream(
+        body = self._chat_body(
             [m.as_dict() for m in messages],
             options.max_tokens,
             options.temperature,
             None,
             options.json_schema,
         )
+        return self._chat_stream(body)
 
-    async def _chat_stream(
+    def _chat_body(
         self,
         messages: list[dict[str, str]],
         max_tokens: int,
         temperature: float,
         stop: list[str] | None,
         json_schema: dict[str, Any] | None = None,
-    ) -> AsyncIterator[str]:
+    ) -> dict[str, Any]:
         response_format = None
         if json_schema is not None:
             response_format = {
                 "type": "json_schema",
                 "json_schema": {"name": "answer", "schema": json_schema, "strict": True},
             }
-        body = self._body(
+        return self._body(
             messages=messages,
             max_tokens=max_tokens,
             temperature=temperature,
@@ -125,6 +130,8 @@ class OpenAIClient(ModelClient):
             response_format=response_format,
             stream=True,
         )
+
+    async def _chat_stream(self, body: dict[str, Any]) -> AsyncIterator[str]:
         lines = self.endpoint.stream_lines(self.chat_path, body, params=self.params)
         async for event in sse_events(lines, self.endpoint.url(self.chat_path)):
             text = dig(event, "choices", 0, "delta", "content")
