@@ -124,6 +124,7 @@ class _QuietServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     owner: ModelServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # each streamed piece leaves at once, as from a real server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass

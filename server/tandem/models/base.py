@@ -119,7 +119,8 @@ async def cut_at_stops(stream: AsyncIterator[str], stops: Sequence[str]) -> Asyn
 
     Servers cap how many stops they accept (OpenAI: 4) and some print special
     tokens as text, so every stop is also enforced here. Text that could be
-    the start of a stop is held back until it is known not to be one. Leaving
+    the start of a stop is held back until it is known not to be one; other text
+    passes at once, so the first piece is not delayed. Leaving
     the loop closes ``stream``, which aborts its HTTP request.
     """
     stops = [s for s in stops if s]
@@ -127,7 +128,6 @@ async def cut_at_stops(stream: AsyncIterator[str], stops: Sequence[str]) -> Asyn
         async for piece in stream:
             yield piece
         return
-    hold = max(len(s) for s in stops) - 1
     pending = ""
     try:
         async for piece in stream:
@@ -137,16 +137,27 @@ async def cut_at_stops(stream: AsyncIterator[str], stops: Sequence[str]) -> Asyn
                 if cut:
                     yield pending[:cut]
                 return
-            safe = len(pending) - hold
-            if safe > 0:
-                yield pending[:safe]
-                pending = pending[safe:]
+            hold = _partial_stop(pending, stops)
+            if len(pending) > hold:
+                yield pending[: len(pending) - hold]
+                pending = pending[len(pending) - hold :]
         if pending:
             yield pending
     finally:
         closer = getattr(stream, "aclose", None)
         if closer is not None:
             await closer()
+
+
+def _partial_stop(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest end of ``text`` that is the start of a stop (0 if none)."""
+    longest = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), longest, -1):
+            if text.endswith(stop[:size]):
+                longest = size
+                break
+    return longest
 
 
 async def collect(stream: AsyncIterator[str]) -> str:

@@ -62,14 +62,14 @@ class LocalModel:
             raise ModelUnavailable("llama-cpp-python is not installed", hint=INSTALL_HINT) from exc
         self.path = path
         self.n_ctx = n_ctx
-        threads = max(1, os.cpu_count() or 1)
+        threads = max(1, len(os.sched_getaffinity(0)))  # honours container CPU limits
         self.llm = Llama(
             model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_batch=512, verbose=False
         )
         self.lock = threading.Lock()
 
     @classmethod
-    def get(cls, path: Path, n_ctx: int = 2048) -> LocalModel:
+    def get(cls, path: Path, n_ctx: int = 4096) -> LocalModel:
         with cls._load_lock:
             model = cls._loaded.get(path)
             if model is None:
@@ -94,7 +94,7 @@ class LocalModel:
 class LocalClient(ModelClient):
     provider = "local"
 
-    def __init__(self, model_path: Path | None, template: FimTemplate, n_ctx: int = 2048) -> None:
+    def __init__(self, model_path: Path | None, template: FimTemplate, n_ctx: int = 4096) -> None:
         self._path = model_path
         self.template = template
         self.model = model_path.name if model_path else "SmolLM2-135M-Instruct (embedded)"
