@@ -87,7 +87,7 @@ LANGUAGES: tuple[LanguageSpec, ...] = (
         comment="//",
         scope_types=_s("function_declaration", "class_declaration", "method_definition",
                        "function_expression", "arrow_function", "interface_declaration",
-                       "abstract_class_declaration", "enum_declaration"),
+                       "abstract_class_declaration", "internal_module", "enum_declaration"),
         block_types=_s("statement_block", "class_body", "interface_body", "object",
                        "enum_body", "object_type"),
         index_files=("index.tsx", "index.ts", "index.js"),

@@ -17,6 +17,11 @@ import tree_sitter as ts
 from tandem.context.languages import LanguageSpec
 
 SHORT_BODY_LINES = 12
+# Nodes that wrap a definition and belong in its summary (and hold its doc comment):
+# `export …`, `declare …`, `template <…>`, the statement a TS `namespace` sits in.
+_WRAPPERS = frozenset(
+    {"export_statement", "ambient_declaration", "template_declaration", "expression_statement"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,10 @@ def body_of(node: ts.Node, spec: LanguageSpec) -> ts.Node | None:
     for child in node.named_children:
         if child.type in spec.block_types:
             return child
+    # `const f = () => {…}`: the body of the function that the lone declarator holds.
+    values = [v for c in node.named_children if (v := c.child_by_field_name("value")) is not None]
+    if len(values) == 1:
+        return values[0].child_by_field_name("body")
     return None
 
 
@@ -108,14 +117,14 @@ def summarize(
 
     Indentation of the first line is kept so a method still reads as one.
     """
-    line_start = source.rfind(b"\n", 0, node.start_byte) + 1
-    indent = source[line_start : node.start_byte]
-    if not indent.strip():
-        start = line_start
-    else:
-        start = node.start_byte
-    start = _leading_comments_start(node, source, start)
-    lines = node.end_point[0] - node.start_point[0] + 1
+    outer = node  # with its `export`, `declare` or `template <…>`
+    while outer.parent is not None and outer.parent.type in _WRAPPERS:
+        outer = outer.parent
+    line_start = source.rfind(b"\n", 0, outer.start_byte) + 1
+    indent = source[line_start : outer.start_byte]
+    start = line_start if not indent.strip() else outer.start_byte
+    start = _leading_comments_start(outer, source, start)
+    lines = node.end_point[0] - outer.start_point[0] + 1
     if lines <= short_body:
         return source[start : node.end_byte].decode("utf-8", "replace")
     body = body_of(node, spec)
@@ -131,10 +140,21 @@ def summarize(
 
 
 def _leading_comments_start(node: ts.Node, source: bytes, start: int) -> int:
-    """Include the comment lines right above a definition (JSDoc, ///, Javadoc, #)."""
+    """Include the comment lines right above a definition (JSDoc, ///, Javadoc, #).
+
+    Rust's ``#[…]`` attributes between them are included too; a comment that ends a
+    line of code (``x = 1  # note``) is not the definition's.
+    """
     prev = node.prev_named_sibling
-    while prev is not None and "comment" in prev.type and node.start_point[0] - prev.end_point[0] <= 1:
-        start = source.rfind(b"\n", 0, prev.start_byte) + 1
+    while (
+        prev is not None
+        and ("comment" in prev.type or prev.type == "attribute_item")
+        and node.start_point[0] - prev.end_point[0] <= 1
+    ):
+        line_start = source.rfind(b"\n", 0, prev.start_byte) + 1
+        if source[line_start : prev.start_byte].strip():
+            break
+        start = line_start
         node, prev = prev, prev.prev_named_sibling
     return start
 
