@@ -1,0 +1,176 @@
+"""The context engine: everything a completion prompt needs, gathered for one cursor.
+
+Used alike by ``tandem complete``, ``tandem context``, the language server and
+the reviewer. It knows nothing of LSP: it takes text, an offset, a path, and
+optionally an already-parsed tree (the language server keeps one per document).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import tree_sitter as ts
+
+from tandem.context.definitions import (
+    ParsedFiles,
+    definition_of,
+    imported_definitions,
+    nearby_names,
+)
+from tandem.context.imports import resolve_imports
+from tandem.context.index import WorkspaceIndex
+from tandem.context.languages import LanguageSpec, language_for_path
+from tandem.context.prompt import (
+    INDEX_DEFINITION_RANK,
+    RANKS,
+    ContextCandidates,
+    Prompt,
+    PromptBudget,
+    PromptPart,
+    build_prompt,
+    relative,
+    scope_headers,
+)
+from tandem.context.snippets import similar_snippets
+from tandem.context.tags import extract_tags
+from tandem.models.base import FimRequest, ModelClient
+from tandem.models.tokens import Tokenizer
+
+SNIPPET_QUERY_LINES = 20
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a completion is asked for."""
+
+    text: str
+    offset: int
+    path: Path
+    spec: LanguageSpec | None = None
+    tree: ts.Tree | None = None
+
+
+class ContextEngine:
+    """Gathers prompt candidates for a workspace; keeps parsed files between calls."""
+
+    def __init__(self, root: Path, index: WorkspaceIndex | None = None) -> None:
+        self.root = root.resolve()
+        self.index = index
+        self.files = ParsedFiles()
+
+    def parse(self, cursor: Cursor) -> Cursor:
+        spec = cursor.spec or language_for_path(cursor.path)
+        tree = cursor.tree
+        if spec is not None and tree is None:
+            tree = spec.parser().parse(cursor.text.encode("utf-8"))
+        return Cursor(cursor.text, cursor.offset, cursor.path, spec, tree)
+
+    def candidates(
+        self,
+        cursor: Cursor,
+        tokenizer: Tokenizer,
+        neighbours: Sequence[tuple[Path, str]] = (),
+    ) -> ContextCandidates:
+        cursor = self.parse(cursor)
+        spec, tree = cursor.spec, cursor.tree
+        source = cursor.text.encode("utf-8")
+        byte_offset = len(cursor.text[: cursor.offset].encode("utf-8"))
+        scopes = scope_headers(tree, spec, source, byte_offset)
+        names = nearby_names(cursor.text, cursor.offset)
+        definitions: list[PromptPart] = []
+        resolved: set[str] = set()
+        defined_here: set[str] = set()
+        if spec is not None and tree is not None:
+            defined_here = {t.name for t in extract_tags(spec, tree).definitions}
+            imports = resolve_imports(spec, tree, cursor.path, self.root)
+            for found in imported_definitions(
+                imports, names, self.files, defined_here=defined_here
+            ):
+                resolved.add(found.name)
+                definitions.append(
+                    PromptPart(
+                        "definition",
+                        relative(found.path, self.root),
+                        found.text,
+                        tokenizer.count(found.text),
+                        RANKS["definition"],
+                        found.score,
+                    )
+                )
+        skip = resolved | defined_here
+        definitions.extend(self._index_definitions(cursor, names, skip, tokenizer))
+        snippets = self._snippets(cursor, neighbours, tokenizer)
+        return ContextCandidates(scopes=scopes, definitions=definitions, snippets=snippets)
+
+    def _index_definitions(
+        self, cursor: Cursor, names: dict[str, float], skip: set[str], tokenizer: Tokenizer
+    ) -> list[PromptPart]:
+        """Names near the cursor that imports did not explain, looked up in the symbol index."""
+        if self.index is None:
+            return []
+        wanted = {n: w for n, w in names.items() if "." not in n and n not in skip and len(n) > 2}
+        parts: list[PromptPart] = []
+        here = cursor.path.resolve()
+        for hit in self.index.rank(wanted, near=here)[:6]:
+            path = (self.root / hit.path) if not Path(hit.path).is_absolute() else Path(hit.path)
+            if path.resolve() == here:
+                continue
+            parsed = self.files.get(path)
+            if parsed is None:
+                continue
+            found = definition_of(parsed, path, hit.tag, wanted.get(hit.tag.name, 0.0))
+            parts.append(
+                PromptPart(
+                    "definition",
+                    relative(path, self.root),
+                    found.text,
+                    tokenizer.count(found.text),
+                    INDEX_DEFINITION_RANK,
+                    found.score,
+                )
+            )
+        return parts
+
+    def _snippets(
+        self, cursor: Cursor, neighbours: Sequence[tuple[Path, str]], tokenizer: Tokenizer
+    ) -> list[PromptPart]:
+        before = cursor.text[: cursor.offset]
+        query = "\n".join(before.split("\n")[-SNIPPET_QUERY_LINES:])
+        here = cursor.path.resolve()
+        others = [(relative(p, self.root), t) for p, t in neighbours if p.resolve() != here]
+        if not others:
+            return []
+        found = similar_snippets(query, others, exclude=before)
+        rank = RANKS["snippet"]
+        return [
+            PromptPart("snippet", s.path, s.text, tokenizer.count(s.text), rank, s.score)
+            for s in found
+        ]
+
+    def prompt(
+        self,
+        client: ModelClient,
+        tokenizer: Tokenizer,
+        cursor: Cursor,
+        budget: PromptBudget,
+        request: FimRequest,
+        neighbours: Sequence[tuple[Path, str]] = (),
+    ) -> Prompt:
+        cursor = self.parse(cursor)
+        candidates = self.candidates(cursor, tokenizer, neighbours)
+        rel = relative(cursor.path, self.root)
+        request = replace(request, path=rel)
+        if cursor.spec is not None:
+            request = replace(request, comment=cursor.spec.comment, language=cursor.spec.name)
+        return build_prompt(
+            client,
+            tokenizer,
+            text=cursor.text,
+            offset=cursor.offset,
+            path=rel,
+            budget=budget,
+            candidates=candidates,
+            request=request,
+        )

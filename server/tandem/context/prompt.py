@@ -1,0 +1,244 @@
+"""Build the completion prompt within a token budget, from parts that each say where they came from.
+
+Parts, in the order they are given up when the budget is short (last first):
+the prefix and suffix around the cursor (never dropped, only shortened, and
+always at line boundaries), the headers of enclosing scopes above the prefix
+window, definitions of imported names used near the cursor, similar snippets
+from open/recent files, and definitions found through the workspace index.
+
+The split: cross-file context may take at most ``context_share`` of the budget;
+of what is left, the suffix gets at most ``suffix_share`` and the prefix all the
+rest. The prefix is favoured because the model continues it; a suffix past a
+screenful rarely changes what belongs at the cursor, but it does tell the
+model where to stop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import tree_sitter as ts
+
+from tandem.context.languages import LanguageSpec
+from tandem.context.tags import header_text
+from tandem.models.base import FimRequest, ModelClient, WireRequest
+from tandem.models.fim import Snippet
+from tandem.models.tokens import Tokenizer
+
+Kind = Literal["prefix", "suffix", "scope", "definition", "snippet"]
+# Lower is kept longer. Prefix and suffix are never dropped.
+RANKS: dict[Kind, int] = {"prefix": 0, "suffix": 0, "scope": 1, "definition": 2, "snippet": 3}
+INDEX_DEFINITION_RANK = 4
+
+
+@dataclass(frozen=True)
+class PromptPart:
+    kind: Kind
+    path: str
+    text: str
+    tokens: int
+    rank: int = 0
+    score: float = 0.0
+    start: int = -1  # scope headers: where they start in the current text
+
+    def as_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "path": self.path, "text": self.text, "tokens": self.tokens}
+
+
+@dataclass(frozen=True)
+class PromptBudget:
+    """How many tokens the prompt may use, and how they are shared."""
+
+    total: int = 2048
+    context_share: float = 0.35
+    suffix_share: float = 0.25
+    max_prefix_lines: int = 400
+    max_suffix_lines: int = 120
+
+
+@dataclass(frozen=True)
+class ContextCandidates:
+    """What could go into the prompt besides the text around the cursor, best first."""
+
+    scopes: Sequence[tuple[int, str]] = ()  # (start offset in the text, header)
+    definitions: Sequence[PromptPart] = ()
+    snippets: Sequence[PromptPart] = ()
+
+
+@dataclass(frozen=True)
+class Prompt:
+    parts: tuple[PromptPart, ...]
+    request: FimRequest
+    wire: WireRequest
+    tokens: int
+    budget: int
+    dropped: tuple[PromptPart, ...] = field(default=())
+
+    @property
+    def prefix(self) -> str:
+        return self.request.prefix
+
+    @property
+    def suffix(self) -> str:
+        return self.request.suffix
+
+
+def scope_headers(
+    tree: ts.Tree | None, spec: LanguageSpec | None, source: bytes, byte_offset: int
+) -> list[tuple[int, str]]:
+    """Headers of the scopes enclosing the cursor, outermost first, with their line's start.
+
+    Starts are character offsets into ``source.decode()``, to compare with the prefix window.
+    """
+    if tree is None or spec is None:
+        return []
+    # Start from the last token before the cursor: at the cursor itself, an unfinished
+    # line often leaves only the module or an ERROR node.
+    anchor = len(source[:byte_offset].rstrip())
+    node = tree.root_node.descendant_for_byte_range(max(0, anchor - 1), max(0, anchor - 1))
+    line_start = source.rfind(b"\n", 0, byte_offset) + 1
+    typed = source[line_start:byte_offset]
+    column = len(typed) - len(typed.lstrip()) if typed.strip() else len(typed)
+    headers: list[tuple[int, str]] = []
+    while node is not None:
+        if node.type in spec.scope_types and node.start_byte < byte_offset:
+            if spec.name == "python":  # blocks end where indentation does
+                inside = column > node.start_point[1]
+            else:
+                inside = node.end_byte >= byte_offset or node.has_error
+            if inside:
+                head_start = source.rfind(b"\n", 0, node.start_byte) + 1
+                indent = source[head_start : node.start_byte].decode("utf-8", "replace")
+                head = header_text(node, source, spec)
+                if not indent.strip():
+                    head = indent + head
+                start = len(source[:head_start].decode("utf-8", "replace"))
+                headers.append((start, head))
+        node = node.parent
+    headers.reverse()
+    return headers
+
+
+def _lines_back(text: str, count: Tokenizer, budget: int, max_lines: int) -> tuple[str, int]:
+    """The most lines from the end of ``text`` that fit ``budget``; the last (partial) always."""
+    lines = text.split("\n")
+    kept = [lines[-1]]
+    used = count.count(lines[-1])
+    for line in reversed(lines[:-1]):
+        cost = count.count(line + "\n")
+        if used + cost > budget or len(kept) > max_lines:
+            break
+        kept.append(line)
+        used += cost
+    kept.reverse()
+    return "\n".join(kept), used
+
+
+def _lines_forward(text: str, count: Tokenizer, budget: int, max_lines: int) -> tuple[str, int]:
+    """The most lines from the start of ``text`` that fit ``budget``; the first always."""
+    lines = text.split("\n")
+    kept = [lines[0]]
+    used = count.count(lines[0])
+    for line in lines[1:]:
+        cost = count.count("\n" + line)
+        if used + cost > budget or len(kept) > max_lines:
+            break
+        kept.append(line)
+        used += cost
+    return "\n".join(kept), used
+
+
+def build_prompt(
+    client: ModelClient,
+    tokenizer: Tokenizer,
+    *,
+    text: str,
+    offset: int,
+    path: str,
+    budget: PromptBudget,
+    candidates: ContextCandidates,
+    request: FimRequest,
+) -> Prompt:
+    """Fit the text around ``offset`` and the candidates into ``budget``, and render them.
+
+    ``request`` carries the generation settings (max_tokens, stops, language);
+    its prefix, suffix and snippets are filled here. The final check counts the
+    exact rendered prompt with ``tokenizer``, so the budget holds for the real
+    text sent, template tokens and snippet headers included.
+    """
+    empty = client.fim_request(replace(request, prefix="", suffix="", snippets=()))
+    overhead = tokenizer.count(empty.prompt) + 4
+    available = max(0, budget.total - overhead)
+    before, after = text[:offset], text[offset:]
+
+    context: list[PromptPart] = []
+    context_cap = int(available * budget.context_share)
+    used = 0
+    pool = [
+        *(PromptPart("scope", path, s, tokenizer.count(s + "\n"), RANKS["scope"], start=start)
+          for start, s in candidates.scopes),
+        *candidates.definitions,
+        *candidates.snippets,
+    ]  # fmt: skip
+    for part in pool:
+        cost = part.tokens + 12  # the path header or file separator around it
+        if used + cost <= context_cap:
+            context.append(part)
+            used += cost
+    left = available - used
+    suffix_text, suffix_tokens = _lines_forward(
+        after, tokenizer, int(left * budget.suffix_share), budget.max_suffix_lines
+    )
+    prefix_text, _ = _lines_back(before, tokenizer, left - suffix_tokens, budget.max_prefix_lines)
+    window_start = offset - len(prefix_text)
+    # A header already inside the prefix window needs no repeating.
+    context = [p for p in context if p.kind != "scope" or p.start < window_start]
+    dropped: list[PromptPart] = []
+    while True:
+        prompt = _assemble(client, tokenizer, request, path, prefix_text, suffix_text, context)
+        if prompt.tokens <= budget.total:
+            return replace(prompt, budget=budget.total, dropped=tuple(dropped))
+        if context:
+            worst = max(range(len(context)), key=lambda i: (context[i].rank, -context[i].score, i))
+            dropped.append(context.pop(worst))
+        elif "\n" in prefix_text:
+            prefix_text = prefix_text.split("\n", 1)[1]  # give up the oldest line
+        elif "\n" in suffix_text:
+            suffix_text = suffix_text.rsplit("\n", 1)[0]
+        else:
+            return replace(prompt, budget=budget.total, dropped=tuple(dropped))
+
+
+def _assemble(
+    client: ModelClient,
+    tokenizer: Tokenizer,
+    request: FimRequest,
+    path: str,
+    prefix_text: str,
+    suffix_text: str,
+    context: list[PromptPart],
+) -> Prompt:
+    scopes = [p for p in context if p.kind == "scope"]
+    others = [p for p in context if p.kind != "scope"]
+    # Enclosing headers read as code above the window, so they go into the prefix itself.
+    scope_text = "".join(p.text + "\n" for p in scopes)
+    snippets = tuple(Snippet(p.path, p.text) for p in others)
+    full = replace(request, prefix=scope_text + prefix_text, suffix=suffix_text, snippets=snippets)
+    wire = client.fim_request(full)
+    parts = (
+        *others,
+        *scopes,
+        PromptPart("prefix", path, prefix_text, tokenizer.count(prefix_text)),
+        PromptPart("suffix", path, suffix_text, tokenizer.count(suffix_text)),
+    )
+    return Prompt(parts, full, wire, tokenizer.count(wire.prompt), 0)
+
+
+def relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()

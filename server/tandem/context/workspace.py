@@ -1,0 +1,238 @@
+"""Which files of a workspace Tandem may read: walking it, and asking about one path.
+
+Whatever Tandem reads can end up in a prompt, so the rules err on the side of leaving
+things out: everything git ignores (``.gitignore`` files at any depth, with git's
+semantics relative to their own folder, and ``.git/info/exclude``), everything a
+``.tandemignore`` (same syntax, read after ``.gitignore`` so it can override it)
+names, and a default deny list of folders and files that are never worth a prompt's
+space (dependencies, virtualenvs, build outputs, minified, generated and lock files,
+binaries, huge files). An explicit ``!pattern`` in an ignore file re-admits a path
+the default deny list would drop (but never a binary or oversized file).
+
+``walk`` prunes an ignored folder without listing what is in it, and never follows a
+symlinked folder (so a link loop cannot hang it); a symlinked file is read only when
+its target lies inside the workspace. ``is_ignored`` applies the same rules to one
+path and says why it is ignored, so a file open in the editor can be marked inactive.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+MAX_BYTES = 1_000_000
+SNIFF_BYTES = 8192
+IGNORE_FILES = (".gitignore", ".tandemignore")
+
+DENY_DIRS = frozenset({
+    ".git", ".hg", ".svn", "node_modules", "bower_components", ".venv", "venv",
+    "__pycache__", "build", "dist", "target", "out", ".next", ".nuxt", ".tox", ".nox",
+    ".mypy_cache", ".pytest_cache", ".ruff_cache", ".eggs", ".gradle",
+})  # fmt: skip
+LOCK_FILES = frozenset({
+    "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lockb",
+    "Cargo.lock", "poetry.lock", "Pipfile.lock", "uv.lock", "pdm.lock", "composer.lock",
+    "Gemfile.lock", "go.sum", "flake.lock", "packages.lock.json", "mix.lock", "pubspec.lock",
+})  # fmt: skip
+MINIFIED = ("*.min.js", "*.min.mjs", "*.min.css", "*.js.map", "*.css.map")
+GENERATED = ("*.generated.*", "*_pb2.py", "*_pb2.pyi", "*_pb2_grpc.py", "*.pb.go", "*.g.dart")
+# Known binary formats, denied without opening them (the NUL sniff catches the rest).
+BINARY_SUFFIXES = frozenset({
+    ".pyc", ".pyo", ".so", ".dylib", ".dll", ".exe", ".o", ".a", ".lib", ".class", ".jar",
+    ".whl", ".zip", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".7z", ".tar", ".png", ".jpg",
+    ".jpeg", ".gif", ".bmp", ".ico", ".webp", ".pdf", ".woff", ".woff2", ".ttf", ".otf",
+    ".mp3", ".mp4", ".wav", ".mov", ".sqlite", ".db", ".bin", ".npy", ".pt", ".onnx",
+})  # fmt: skip
+
+
+def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(fnmatch.translate(p) for p in patterns))
+
+
+_MINIFIED = _compile(MINIFIED)
+_GENERATED = _compile(GENERATED)
+_LOCKISH = _compile(("*.lock",))
+
+
+@dataclass(frozen=True, slots=True)
+class _IgnoreFile:
+    """One ignore file: its patterns apply to paths relative to ``base`` (its folder)."""
+
+    base: str  # "" for the root, else "sub/dir/"
+    source: str  # "sub/dir/.gitignore", for the reason shown to the user
+    spec: pathspec.GitIgnoreSpec
+
+
+Chain = tuple[_IgnoreFile, ...]
+
+
+def _read_ignore(path: Path, base: str, source: str) -> _IgnoreFile | None:
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    spec = pathspec.GitIgnoreSpec.from_lines(lines)
+    return _IgnoreFile(base, source, spec) if spec.patterns else None
+
+
+def _folder_ignores(folder: Path, base: str, names: set[str] | None) -> Chain:
+    """The ignore files in one folder (``names``: its listing, when already known)."""
+    found = []
+    for name in IGNORE_FILES:
+        if names is not None and name not in names:
+            continue
+        ignore = _read_ignore(folder / name, base, base + name)
+        if ignore is not None:
+            found.append(ignore)
+    return tuple(found)
+
+
+def _root_chain(root: Path) -> Chain:
+    exclude = _read_ignore(root / ".git" / "info" / "exclude", "", ".git/info/exclude")
+    return (exclude,) if exclude else ()
+
+
+def _verdict(chain: Chain, rel: str, is_dir: bool) -> tuple[bool | None, str]:
+    """Git's answer for ``rel``: True ignored, False re-admitted by ``!``, None unmentioned.
+
+    Deeper files override shallower ones, and within a file the last match wins.
+    """
+    verdict: bool | None = None
+    source = ""
+    for ignore in chain:
+        sub = rel[len(ignore.base) :] + ("/" if is_dir else "")
+        include = ignore.spec.check_file(sub).include
+        if include is not None:
+            verdict, source = include, ignore.source
+    return verdict, source
+
+
+def _denied_name(name: str, is_dir: bool) -> str | None:
+    if is_dir:
+        return f"denied folder {name}" if name in DENY_DIRS or name.endswith(".egg-info") else None
+    if name == ".git":
+        return "git metadata"
+    if name in LOCK_FILES or _LOCKISH.match(name):
+        return "lock file"
+    if _MINIFIED.match(name):
+        return "minified file"
+    if _GENERATED.match(name):
+        return "generated file"
+    return None
+
+
+def _name_reason(chain: Chain, rel: str, name: str, is_dir: bool) -> str | None:
+    verdict, source = _verdict(chain, rel, is_dir)
+    if verdict:
+        return f"ignored by {source}"
+    if verdict is None:
+        return _denied_name(name, is_dir)
+    return None
+
+
+def _content_reason(path: str, name: str, size: int, max_bytes: int) -> str | None:
+    if os.path.splitext(name)[1].lower() in BINARY_SUFFIXES:
+        return "binary file"
+    if size > max_bytes:
+        return f"too large ({size:,} bytes, limit {max_bytes:,})"
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except OSError:
+        return "unreadable"
+    return "binary file" if b"\0" in head else None
+
+
+def _inside(target: str, root: str) -> bool:
+    return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def walk(root: Path, *, max_bytes: int = MAX_BYTES) -> Iterator[Path]:
+    """The files under ``root`` that Tandem may read, folder by folder in name order."""
+    root = Path(root).resolve()
+    root_text = str(root)
+    stack: list[tuple[str, str, Chain]] = [(root_text, "", _root_chain(root))]
+    while stack:
+        folder, base, chain = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError:
+            continue
+        names = {entry.name for entry in entries}
+        if base and "pyvenv.cfg" in names:
+            continue  # a virtualenv, whatever its name
+        chain = chain + _folder_ignores(Path(folder), base, names)
+        subfolders = []
+        for entry in entries:
+            rel = base + entry.name
+            try:
+                if entry.is_symlink():
+                    target = os.path.realpath(entry.path)
+                    if not _inside(target, root_text) or not os.path.isfile(target):
+                        continue  # symlinked folders and links out of the workspace
+                    is_dir = False
+                else:
+                    is_dir = entry.is_dir()
+                    if not is_dir and not entry.is_file():
+                        continue  # sockets, fifos, devices
+                if _name_reason(chain, rel, entry.name, is_dir):
+                    continue
+                if is_dir:
+                    subfolders.append((entry.path, rel + "/", chain))
+                    continue
+                size = entry.stat().st_size
+            except OSError:
+                continue
+            if _content_reason(entry.path, entry.name, size, max_bytes) is None:
+                yield root / rel
+        stack.extend(reversed(subfolders))
+
+
+def is_ignored(root: Path, path: Path | str, *, max_bytes: int = MAX_BYTES) -> str | None:
+    """Why Tandem must not read ``path`` (relative to ``root`` or absolute), or None.
+
+    A path that does not exist is judged by its name alone.
+    """
+    root = Path(root).resolve()
+    target = Path(path)
+    if not target.is_absolute():
+        target = root / target
+    target = Path(os.path.abspath(target))
+    try:
+        parts = target.relative_to(root).parts
+    except ValueError:
+        try:
+            parts = target.resolve().relative_to(root).parts
+        except ValueError:
+            return "outside the workspace"
+    if not parts:
+        return None
+    chain = _root_chain(root)
+    folder = root
+    for depth, part in enumerate(parts):
+        if depth and (folder / "pyvenv.cfg").exists():
+            return "virtualenv"
+        chain = chain + _folder_ignores(folder, "/".join(parts[:depth]) + "/" * bool(depth), None)
+        child = folder / part
+        last = depth == len(parts) - 1
+        if child.is_symlink():
+            real = os.path.realpath(child)
+            if not _inside(real, str(root)):
+                return "symlink out of the workspace"
+            if os.path.isdir(real):
+                return "symlinked folder"
+        is_dir = not last or child.is_dir()
+        reason = _name_reason(chain, "/".join(parts[: depth + 1]), part, is_dir)
+        if reason:
+            return reason
+        folder = child
+    if folder.is_file():
+        return _content_reason(str(folder), folder.name, folder.stat().st_size, max_bytes)
+    return None
