@@ -27,7 +27,7 @@ def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, 
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
     path = tmp_path / "ws" / "greet.py"
-    path.parent.mkdir()
+    (path.parent / ".git").mkdir(parents=True)  # the workspace root is the file's repository
     path.write_text(SOURCE)
     return path
 
@@ -63,7 +63,6 @@ def test_complete_json(model_server: ModelServer, source: Path):
 
 
 def test_workspace_config_file_and_flags(model_server: ModelServer, source: Path):
-    (source.parent / ".git").mkdir()  # the file's repository is the workspace root
     (source.parent / ".tandem.toml").write_text(
         f'[completion]\nprovider = "ollama"\nendpoint = "{model_server.url}"\nmodel = "codellama"\n'
     )
@@ -195,7 +194,6 @@ def test_usage_errors(source: Path, args: list[str], word: str):
 def test_invalid_setting_names_key_and_source(source: Path):
     result = run("complete", f"{source}:2:20", env={"TANDEM_PROVIDER": "gpt"})
     assert_one_line_error(result, 2, "completion.provider", "env TANDEM_PROVIDER")
-    (source.parent / ".git").mkdir()
     (source.parent / ".tandem.toml").write_text("timeout = -3\n")
     result = run("complete", f"{source}:2:20")
     assert_one_line_error(result, 2, "timeout", str(source.parent / ".tandem.toml"))
@@ -205,3 +203,58 @@ def test_binary_file_is_refused(tmp_path: Path):
     blob = tmp_path / "blob.bin"
     blob.write_bytes(b"\x00\x01\x02" * 100)
     assert_one_line_error(run("complete", f"{blob}:1:1"), 2, "binary")
+
+
+def _workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "shop"
+    (ws / ".git").mkdir(parents=True)
+    (ws / "pricing.py").write_text(
+        "def apply_discount(total: float, rate: float) -> float:\n"
+        '    """Reduce total by rate."""\n'
+        "    return total * (1 - rate)\n"
+    )
+    body = "".join(f"    step_{i} = {i}\n" for i in range(60))
+    (ws / "cart.py").write_text(
+        "from pricing import apply_discount\n\n\ndef checkout(total, rate):\n"
+        + body
+        + "    return apply_discount(\n"
+    )
+    return ws
+
+
+def test_context_json_shows_exactly_what_complete_sends(model_server: ModelServer, tmp_path):
+    ws = _workspace(tmp_path)
+    location = f"{ws / 'cart.py'}:65:27"
+    env = openai_env(model_server)
+    shown = run("context", "--json", "--budget", "400", location, env=env)
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["budget"] == 400 and data["tokens"] <= 400
+    assert data["tokenizer"].startswith("o200k_base*1.2")
+    kinds = [p["kind"] for p in data["parts"]]
+    assert {"prefix", "suffix", "definition", "scope"} <= set(kinds)
+    definition = next(p for p in data["parts"] if p["kind"] == "definition")
+    assert definition["path"] == "pricing.py"
+    assert "def apply_discount(total: float, rate: float) -> float:" in definition["text"]
+    assert all(isinstance(p["tokens"], int) and p["tokens"] > 0 for p in data["parts"])
+    assert data["request"]["path"] == "completions"
+    done = run("complete", "--budget", "400", location, env=env)
+    assert done.returncode == 0, done.stderr
+    assert model_server.requests[0].body["prompt"] == data["prompt"]
+    # the plain form prints the prompt itself on stdout, the summary on stderr
+    plain = run("context", "--budget", "400", location, env=env)
+    assert plain.stdout == data["prompt"]
+    assert "tokens" in plain.stderr and "definition" in plain.stderr
+
+
+def test_context_for_llamacpp_is_the_request_body(model_server: ModelServer, tmp_path):
+    ws = _workspace(tmp_path)
+    env = {"TANDEM_PROVIDER": "llamacpp", "TANDEM_ENDPOINT": model_server.url}
+    shown = run("context", "--json", f"{ws / 'cart.py'}:65:27", env=env)
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert data["tokenizer"].startswith("llama.cpp /tokenize")
+    body = data["prompt"]
+    assert body["input_prefix"].endswith("    return apply_discount(")
+    assert body["input_extra"][0]["filename"] == "pricing.py"
+    assert [r.path for r in model_server.requests] == ["/tokenize"]  # nothing was generated

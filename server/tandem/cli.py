@@ -17,8 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tandem import __version__
-from tandem.completion import PositionError, complete, language_of, offset_at
+from tandem.completion import PositionError, complete, offset_at, prepare
 from tandem.config import ConfigError, Settings, describe, find_root, load_settings
+from tandem.context.engine import ContextEngine, Cursor
+from tandem.context.index import WorkspaceIndex
+from tandem.context.languages import language_for_path
+from tandem.context.prompt import PromptBudget
 from tandem.models import ChatMessage, ChatOptions, FimRequest, Models, build_models, collect
 from tandem.models.errors import ModelError
 
@@ -70,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("complete", help="print a completion at PATH:LINE:COL")
     p.add_argument("location", metavar="PATH:LINE:COL", help="1-based line and column")
     p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.add_argument("--budget", type=int, default=None, help="prompt budget in tokens")
+    p.add_argument("--max-tokens", type=int, default=None)
+    _common(p)
+
+    p = sub.add_parser("context", help="print exactly what a completion at PATH:LINE:COL sends")
+    p.add_argument("location", metavar="PATH:LINE:COL", help="1-based line and column")
+    p.add_argument("--json", action="store_true", help="print a JSON object with the parts")
+    p.add_argument("--budget", type=int, default=None, help="prompt budget in tokens")
     p.add_argument("--max-tokens", type=int, default=None)
     _common(p)
 
@@ -115,7 +127,7 @@ def settings_for(args: argparse.Namespace, path: Path | None = None) -> Settings
     return load_settings(root, overrides=overrides)
 
 
-async def run_complete(args: argparse.Namespace) -> int:
+def cursor_for(args: argparse.Namespace) -> tuple[Cursor, Settings, Path, int, int]:
     path, line, column = parse_location(args.location)
     text = read_source(path)
     try:
@@ -123,32 +135,127 @@ async def run_complete(args: argparse.Namespace) -> int:
     except PositionError as exc:
         raise UsageError(f"{path}: {exc}") from None
     settings = settings_for(args, path)
+    root = find_root(path, args.root)
+    return Cursor(text, offset, path.resolve()), settings, root, line, column
+
+
+def engine_for(root: Path, settings: Settings) -> ContextEngine:
+    """The workspace's symbol index (cached on disk) behind a context engine."""
+    index = WorkspaceIndex(root, settings.cache_dir)
+    index.build()
+    return ContextEngine(root, index)
+
+
+def recent_files(engine: ContextEngine, cursor: Cursor, limit: int = 8) -> list[tuple[Path, str]]:
+    """Stand-ins for an editor's open tabs: the most recently modified files of the language."""
+    if engine.index is None:
+        return []
+    spec = language_for_path(cursor.path)
+    dated: list[tuple[float, Path]] = []
+    for path in engine.index.files():
+        full = path if path.is_absolute() else engine.root / path
+        if full.resolve() == cursor.path or language_for_path(full) != spec:
+            continue
+        try:
+            dated.append((full.stat().st_mtime, full))
+        except OSError:
+            continue
+    out: list[tuple[Path, str]] = []
+    for _, full in sorted(dated, reverse=True)[:limit]:
+        try:
+            out.append((full, full.read_text(encoding="utf-8", errors="replace")))
+        except OSError:
+            continue
+    return out
+
+
+def budget_for(args: argparse.Namespace, settings: Settings) -> PromptBudget:
+    total = args.budget or settings.completion.context_tokens
+    if total < 64:
+        raise UsageError(f"--budget {total} is too small (at least 64 tokens)")
+    return PromptBudget(total=total)
+
+
+async def run_complete(args: argparse.Namespace) -> int:
+    cursor, settings, root, line, column = cursor_for(args)
     models = build_models(settings)
     try:
+        engine = await asyncio.to_thread(engine_for, root, settings)
         result = await complete(
+            engine,
             models.completion,
-            text,
-            offset,
-            path=str(path),
+            cursor,
+            budget=budget_for(args, settings),
             max_tokens=args.max_tokens or settings.completion.max_tokens,
             temperature=settings.completion.temperature,
+            neighbours=recent_files(engine, cursor),
         )
     finally:
         await models.aclose()
     if args.json:
         payload = {
             "text": result.text,
-            "path": str(path),
+            "path": str(cursor.path),
             "line": line,
             "column": column,
             "model": result.model,
             "template": result.template,
             "multiline": result.multiline,
+            "prompt_tokens": result.prompt_tokens,
             "elapsed_ms": round(result.elapsed_ms, 1),
         }
         print(json.dumps(payload, ensure_ascii=False))
     else:
         sys.stdout.write(result.text + ("\n" if result.text else ""))
+    return 0
+
+
+async def run_context(args: argparse.Namespace) -> int:
+    cursor, settings, root, _, _ = cursor_for(args)
+    models = build_models(settings)
+    try:
+        engine = await asyncio.to_thread(engine_for, root, settings)
+        prepared = await prepare(
+            engine,
+            models.completion,
+            cursor,
+            budget=budget_for(args, settings),
+            max_tokens=args.max_tokens or settings.completion.max_tokens,
+            temperature=settings.completion.temperature,
+            neighbours=recent_files(engine, cursor),
+        )
+        tokenizer = await models.completion.tokenizer()
+    finally:
+        await models.aclose()
+    prompt = prepared.prompt
+    wire = prompt.wire
+    shown = wire.body.get("prompt", wire.body)
+    if args.json:
+        payload = {
+            "prompt": shown,
+            "request": {"path": wire.path, "body": wire.body},
+            "model": models.completion.describe(),
+            "template": models.completion.template.name,
+            "tokens": prompt.tokens,
+            "budget": prompt.budget,
+            "tokenizer": tokenizer.name,
+            "exact": tokenizer.exact,
+            "multiline": prepared.multiline,
+            "parts": [p.as_dict() for p in prompt.parts],
+            "dropped": [p.as_dict() for p in prompt.dropped],
+        }
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+        return 0
+    sys.stdout.write(shown if isinstance(shown, str) else json.dumps(shown, indent=2) + "\n")
+    sys.stdout.flush()
+    print(
+        f"-- {prompt.tokens}/{prompt.budget} tokens ({tokenizer.name}), "
+        f"{'block' if prepared.multiline else 'single line'}, "
+        f"{models.completion.describe()} template {models.completion.template.name}",
+        file=sys.stderr,
+    )
+    for part in prompt.parts:
+        print(f"--   {part.kind:<10} {part.tokens:>5}  {part.path}", file=sys.stderr)
     return 0
 
 
@@ -168,7 +275,8 @@ def chat_messages(question: str, path: Path | None, lines: str | None) -> list[C
                 raise UsageError(f"--lines {lines} is outside {path} (1-{len(all_lines)})")
         code = "\n".join(all_lines[first - 1 : last])
         where = f"{path} lines {first}-{last}" if lines else str(path)
-        fence = language_of(path) or ""
+        spec = language_for_path(path)
+        fence = spec.name if spec else ""
         content = f"{where}:\n```{fence}\n{code}\n```\n\n{question}"
     elif lines:
         raise UsageError("--lines needs --file")
@@ -234,7 +342,12 @@ async def run_doctor(args: argparse.Namespace) -> int:
     return status
 
 
-COMMANDS = {"complete": run_complete, "chat": run_chat, "doctor": run_doctor}
+COMMANDS = {
+    "complete": run_complete,
+    "context": run_context,
+    "chat": run_chat,
+    "doctor": run_doctor,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

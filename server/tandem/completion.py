@@ -1,29 +1,25 @@
 """The completion pipeline shared by the CLI and the language server.
 
-Today: the text around the cursor -> the completion model -> clean-up. The
-context engine (tree-sitter windows, cross-file definitions) and the cache
-plug in here, so every caller gets them at once.
+cursor -> context engine builds a budgeted prompt -> the completion model ->
+post-processing with the syntax tree. ``prepare`` is the first half on its
+own, so ``tandem context`` shows exactly what ``complete`` sends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tandem.context.engine import ContextEngine, Cursor
+from tandem.context.postprocess import postprocess, wants_block
+from tandem.context.prompt import Prompt, PromptBudget
 from tandem.models import FimRequest, ModelClient, collect
 
-# Characters of text kept on each side of the cursor until the context engine
-# budgets by tokens: prefix favoured, as the model continues from it.
-PREFIX_CHARS = 6000
-SUFFIX_CHARS = 2000
-
-LANGUAGES = {
-    ".py": "python", ".js": "javascript", ".mjs": "javascript", ".ts": "typescript",
-    ".tsx": "tsx", ".go": "go", ".rs": "rust", ".java": "java", ".c": "c", ".h": "c",
-    ".cpp": "cpp", ".cc": "cpp", ".hpp": "cpp", ".cs": "c_sharp", ".rb": "ruby",
-    ".php": "php", ".sh": "bash", ".lua": "lua",
-}  # fmt: skip
+# A single line rarely needs more; capping it ends a rambling model sooner.
+SINGLE_LINE_MAX_TOKENS = 64
 
 
 class PositionError(ValueError):
@@ -37,6 +33,14 @@ class Completion:
     template: str
     multiline: bool
     elapsed_ms: float
+    prompt_tokens: int
+
+
+@dataclass(frozen=True)
+class Prepared:
+    prompt: Prompt
+    multiline: bool
+    cursor: Cursor
 
 
 def offset_at(text: str, line: int, column: int) -> int:
@@ -52,81 +56,93 @@ def offset_at(text: str, line: int, column: int) -> int:
     return sum(len(x) for x in lines[: line - 1]) + column - 1
 
 
-def language_of(path: str | Path) -> str | None:
-    return LANGUAGES.get(Path(path).suffix.lower())
+def prepare_sync(
+    engine: ContextEngine,
+    client: ModelClient,
+    tokenizer: object,
+    cursor: Cursor,
+    *,
+    budget: PromptBudget,
+    max_tokens: int,
+    temperature: float,
+    neighbours: Sequence[tuple[Path, str]] = (),
+) -> Prepared:
+    """CPU-bound half (parse, gather, budget): call it off the event loop."""
+    cursor = engine.parse(cursor)
+    multiline = wants_block(cursor.text, cursor.offset, cursor.spec)
+    request = FimRequest(
+        prefix="",
+        max_tokens=max_tokens if multiline else min(max_tokens, SINGLE_LINE_MAX_TOKENS),
+        temperature=temperature,
+    )
+    prompt = engine.prompt(client, tokenizer, cursor, budget, request, neighbours)  # type: ignore[arg-type]
+    return Prepared(prompt, multiline, cursor)
 
 
-def wants_multiline(text: str, offset: int) -> bool:
-    """A block is wanted at the start of an empty line; mid-line, one line."""
-    line_start = text.rfind("\n", 0, offset) + 1
-    line_end = text.find("\n", offset)
-    before = text[line_start:offset]
-    after = text[offset : line_end if line_end >= 0 else len(text)]
-    return not before.strip() and not after.strip()
-
-
-def clean(raw: str, suffix: str, multiline: bool, indent: int = 0) -> str:
-    """Trim what the model said to what belongs at the cursor.
-
-    ``indent`` is the cursor line's indentation: a line indented less than it
-    closes the block being written, so the completion ends there.
-    """
-    text = raw.replace("\r\n", "\n")
-    if not multiline:
-        text = text.lstrip("\n").split("\n", 1)[0]
-        tail = suffix.split("\n", 1)[0].strip()
-        if tail and text.rstrip().endswith(tail):
-            text = text.rstrip()[: -len(tail)]  # the classic doubled ")" or "}"
-        return text.rstrip()
-    # A model with no FIM training restarts a new paragraph when it is done.
-    text = text.split("\n\n\n", 1)[0]
-    next_line = next((ln.strip() for ln in suffix.splitlines() if ln.strip()), "")
-    kept: list[str] = []
-    for i, line in enumerate(text.split("\n")):
-        if next_line and line.strip() == next_line:
-            break  # it is repeating the code that follows the cursor
-        if i and line.strip() and len(line) - len(line.lstrip()) < indent:
-            break  # dedented: the block is finished
-        kept.append(line.rstrip())
-    return "\n".join(kept).rstrip()
+async def prepare(
+    engine: ContextEngine,
+    client: ModelClient,
+    cursor: Cursor,
+    *,
+    budget: PromptBudget,
+    max_tokens: int,
+    temperature: float,
+    neighbours: Sequence[tuple[Path, str]] = (),
+) -> Prepared:
+    tokenizer = await client.tokenizer()
+    return await asyncio.to_thread(
+        prepare_sync,
+        engine,
+        client,
+        tokenizer,
+        cursor,
+        budget=budget,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        neighbours=neighbours,
+    )
 
 
 async def complete(
+    engine: ContextEngine,
     client: ModelClient,
-    text: str,
-    offset: int,
+    cursor: Cursor,
     *,
-    path: str | None = None,
+    budget: PromptBudget,
     max_tokens: int = 128,
     temperature: float = 0.2,
+    neighbours: Sequence[tuple[Path, str]] = (),
 ) -> Completion:
-    """Ask ``client`` to fill the hole at ``offset`` of ``text``; cleaned-up answer."""
+    """Fill the hole at the cursor: prompt, model, clean-up."""
     started = time.perf_counter()
-    multiline = wants_multiline(text, offset)
-    prefix = text[max(0, offset - PREFIX_CHARS) : offset]
-    suffix = text[offset : offset + SUFFIX_CHARS]
-    request = FimRequest(
-        prefix=prefix,
-        suffix=suffix,
-        path=path,
-        language=language_of(path) if path else None,
-        max_tokens=max_tokens if multiline else min(max_tokens, 48),
+    prepared = await prepare(
+        engine,
+        client,
+        cursor,
+        budget=budget,
+        max_tokens=max_tokens,
         temperature=temperature,
+        neighbours=neighbours,
     )
-    raw = await _read(client, request, multiline)
+    raw = await _read(client, prepared.prompt.request, prepared.multiline)
+    text = prepared.cursor.text
+    offset = prepared.cursor.offset
+    cleaned = await asyncio.to_thread(
+        postprocess,
+        text[:offset],
+        raw,
+        text[offset:],
+        prepared.cursor.spec,
+        multiline=prepared.multiline,
+    )
     return Completion(
-        text=clean(raw, suffix, multiline, _indent_at(text, offset)),
+        text=cleaned,
         model=client.describe(),
         template=client.template.name,
-        multiline=multiline,
+        multiline=prepared.multiline,
         elapsed_ms=(time.perf_counter() - started) * 1000,
+        prompt_tokens=prepared.prompt.tokens,
     )
-
-
-def _indent_at(text: str, offset: int) -> int:
-    line_start = text.rfind("\n", 0, offset) + 1
-    line = text[line_start:offset]
-    return len(line) - len(line.lstrip())
 
 
 async def _read(client: ModelClient, request: FimRequest, multiline: bool) -> str:

@@ -69,6 +69,7 @@ class ModelSettings:
     fim: str | None = None
     max_tokens: int = 128
     temperature: float = 0.2
+    context_tokens: int = 2048  # the prompt budget
 
     @property
     def resolved_endpoint(self) -> str | None:
@@ -150,6 +151,7 @@ MODEL_KEYS: dict[str, Callable[[Any], Any]] = {
     "fim": _choice(tuple(TEMPLATES)),
     "max_tokens": _positive_int,
     "temperature": _temperature,
+    "context_tokens": _positive_int,
 }
 TOP_KEYS: dict[str, Callable[[Any], Any]] = {
     "timeout": _float_range(0.0, 3600.0),

@@ -1,0 +1,488 @@
+"""What a code model returns, cut to what belongs at the cursor.
+
+Models say too much: they close the function and start the next one, repeat the
+code after the cursor, loop, or indent as if at column 0. The syntax tree of
+prefix + completion + suffix says where the text stops belonging, and a completion
+that breaks a file that parsed is worse than none. Without a grammar (spec None)
+only the text rules apply. Big files are read in a window of whole statements
+around the cursor (``WINDOW``). ``postprocess``, in order:
+
+1. ``\\r\\n`` -> ``\\n``; on a blank cursor line leading newlines go (the model
+   skipped the line). Indentation first, as later rules read it: a first line
+   indented at an indented cursor moves the whole text so it starts at the cursor;
+   a body written from column 0 moves under the cursor, in the file's unit.
+2. One line: up to the first newline. At the end of a non-empty line a leading
+   newline stays with the next line (a proposed next line); mid-line it leaves "".
+3. Many lines: a line's third copy in a row goes, a 2-4 line cycle's third turn
+   ends the text, and so does leaving the cursor's block: a dedent below it (a
+   closing-only line ends it inclusively); by the tree, the close of the block
+   node holding the cursor, the end of a definition the completion opened, or at
+   top level the end of the first multi-line statement.
+4. A line equal to the next line after the cursor ends the text.
+5. Trailing whitespace goes, and so do last lines repeating the lines after the
+   cursor and an end doubling the rest of the cursor line (``a, b)`` before ``)``)
+   when the parse gets no worse (without a grammar: when brackets are unbalanced).
+6. Many lines: new ERROR/MISSING nodes end the text at the line of the first one
+   inside it, then last lines go until none are new.
+7. "" if the file has more ERROR/MISSING nodes than without the completion (less
+   the hole it fills: a MISSING expression, or the empty body a block fills).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from functools import cache, cached_property
+from itertools import pairwise
+
+import tree_sitter as ts
+
+from tandem.context.languages import LanguageSpec
+
+OPENERS, CLOSERS, QUOTES = "([{", ")]}", "\"'`"
+INDENTED = frozenset({"python"})  # languages whose blocks end by dedenting
+MAX_REPEATS = 2  # a line may come twice in a row: a third time is a loop
+_LINE = re.compile(r"(?<=\n)([ \t]*)(\S)")  # a line with code: its indentation, first char
+WINDOW = 8000  # characters of context kept on each side at least: parsing a big file is slow
+
+
+def wants_block(text: str, offset: int, spec: LanguageSpec | None) -> bool:
+    """Whether to ask for several lines at ``offset`` (a character index of ``text``).
+
+    True at the start of an empty block body (``at_empty_body``), and on any blank
+    line between statements (top level, or a block with code below): callers that
+    want to limit the second kind ask ``at_empty_body``. False mid-line, at the end
+    of a line that opens no block, and on a blank line inside brackets, a string or
+    a comment (an argument list wants one argument, not a block).
+    """
+    text, offset = _window_text(text, offset)
+    before, after = _line_around(text, offset)
+    if after.strip(" \t\r;,)]}"):
+        return False  # text after the cursor: finish this line
+    if spec is None:
+        return not before.strip() or before.rstrip().endswith(("{", ":"))
+    if at_empty_body(text, offset, spec):
+        return True
+    if before.strip() or after.strip():
+        return False
+    root = _parse(spec, text).root_node
+    return not _in_expression(root, len(text[:offset].encode()), spec)
+
+
+def at_empty_body(text: str, offset: int, spec: LanguageSpec | None) -> bool:
+    """Whether the cursor starts the body of a block with nothing in it yet.
+
+    The cursor is on a blank line or at the end of the header (``def f():|``,
+    ``{|}``), and the last token before it opens a block node that holds nothing
+    but comments. Where the text around makes the header an ERROR (and without a
+    grammar, where the header ends in ``{`` or ``:``), the prefix is read alone
+    and the next line must not be indented deeper than the header.
+    """
+    text, offset = _window_text(text, offset)
+    if _line_around(text, offset)[1].strip(" \t\r;,)]}"):
+        return False
+    prefix = text[:offset]
+    header = prefix.rstrip()
+    if spec is not None:
+        p = len(prefix.encode())
+        opener = _last_token(_parse(spec, text).root_node, text.encode(), p)
+        if opener is not None and opener.parent is not None and opener.parent.type != "ERROR":
+            return _empty_block(opener, spec)
+        opener = _last_token(_parse(spec, prefix).root_node, prefix.encode(), p)
+        if opener is None or not _empty_block(opener, spec):
+            return False
+    elif not header.endswith(("{", ":")):
+        return False
+    below = [ln for ln in text[offset:].split("\n")[1:] if ln.strip()]
+    return not below or _indent(below[0]) <= _indent(header[header.rfind("\n") + 1 :])
+
+
+def postprocess(
+    prefix: str, completion: str, suffix: str, spec: LanguageSpec | None, *, multiline: bool
+) -> str:
+    """The text to insert between ``prefix`` and ``suffix``, possibly "" (rules above)."""
+    site = _Site(*_window(prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n")), spec)
+    text = completion.replace("\r\n", "\n")
+    if site.blank:
+        text = text.lstrip("\n")
+    lines = _reindent(text.split("\n"), site)
+    if not multiline:
+        keep_next = site.before.strip() and not lines[0] and not site.rest.strip()
+        lines = lines[:2] if keep_next else lines[:1]
+    else:
+        lines = _cut_dedent(_drop_loops(lines, site), site)
+        lines = _cut_block(lines, site)
+    lines = _cut_at_suffix(lines, site)
+    text = _drop_overlap("\n".join(line.rstrip() for line in lines).rstrip(), site)
+    if spec is None:
+        return text
+    if multiline:
+        text = _cut_errors(text, site)
+    return text if site.count(text) <= site.base(multiline) else ""
+
+
+class _Site:
+    """The cursor's surroundings, and error counts of candidate completions there."""
+
+    def __init__(self, prefix: str, suffix: str, spec: LanguageSpec | None) -> None:
+        self.prefix, self.suffix, self.spec = prefix, suffix, spec
+        self.before = prefix[prefix.rfind("\n") + 1 :]  # the cursor line up to the cursor
+        self.rest = suffix.split("\n", 1)[0]  # and after it
+        self.blank = not self.before.strip()
+        self.p = len(prefix.encode())
+        self.indented = spec is None or spec.name in INDENTED
+        self._counts: dict[str, int] = {}
+
+    @cached_property
+    def next_lines(self) -> list[str]:
+        """The lines after the cursor line, from the first non-blank one."""
+        lines = self.suffix.split("\n")[1:40]
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        return lines
+
+    @cached_property
+    def unit(self) -> str:
+        """The file's indentation step: a tab, or the commonest increase in spaces."""
+        text = self.prefix + "x" + self.suffix  # the cursor line counts too
+        lines = [ln for ln in text.split("\n") if ln.strip()]
+        if sum(ln.startswith("\t") for ln in lines) > sum(ln.startswith(" ") for ln in lines):
+            return "\t"
+        steps = Counter(_indent(b) - _indent(a) for a, b in pairwise(lines))
+        best = [n for n, _ in steps.most_common() if 1 < n <= 8]
+        return " " * (best[0] if best else 4)
+
+    @cached_property
+    def body(self) -> int:
+        """Lines indented less than this have left the cursor's block."""
+        if self.blank:
+            return len(self.before)
+        opens = self.before.rstrip().endswith((":", "{", "(", "["))
+        return _indent(self.before) + (1 if opens else 0)
+
+    def placed(self, lines: list[str]) -> list[str]:
+        return [self.before + lines[0], *lines[1:]] if lines else []
+
+    def same(self, line: str, other: str) -> bool:
+        """Equal lines; brace languages forgive indentation (the parse still judges)."""
+        strip = str.rstrip if self.indented else str.strip
+        return strip(line) == strip(other)
+
+    def tree(self, text: str) -> ts.Tree:
+        assert self.spec is not None
+        return _parse(self.spec, self.prefix + text + self.suffix)
+
+    def count(self, text: str) -> int:
+        """ERROR and MISSING nodes in the file with ``text`` at the cursor."""
+        if self.spec is None:
+            return 0
+        if text not in self._counts:
+            self._counts[text] = len(_errors(self.tree(text), self.spec))
+        return self._counts[text]
+
+    def base(self, multiline: bool) -> int:
+        """Errors without a completion, less the hole it fills (rule 7)."""
+        if self.spec is None:
+            return 0
+        k, errors = len(self.prefix.rstrip().encode()), _errors(self.tree(""), self.spec)
+        holes = [e for e in errors if e.is_named and k <= e.start_byte == e.end_byte <= self.p]
+        return len(errors) - sum(e.is_missing or multiline for e in holes)
+
+    def better(self, candidate: str, current: str, text_ok: bool) -> bool:
+        """Whether to take ``candidate``: fewer errors, or as many and the text rule agrees."""
+        if self.spec is None:
+            return text_ok
+        diff = self.count(candidate) - self.count(current)
+        return diff < 0 or (diff == 0 and text_ok)
+
+
+def _reindent(lines: list[str], site: _Site) -> list[str]:
+    """Put the model's lines in the file's indentation under a cursor that is indented."""
+    column = len(site.before)
+    if not site.blank or not column or not lines[0].strip():
+        return lines
+    first = _indent(lines[0])
+    if first:  # indented from column 0 although the cursor is indented: move it all
+        shift = column - first
+        moved = [lines[0][first:]]
+        for line in lines[1:]:
+            pad = site.before[-1] * shift
+            moved.append(pad + line if shift > 0 else line[min(-shift, _indent(line)) :])
+    elif _relative(lines, column):  # a body written as if the cursor were at column 0
+        rest = [_indent(ln) for ln in lines[1:] if ln.strip() and _indent(ln)]
+        step = min(rest) if rest else 1
+        moved = [lines[0]]
+        for line in lines[1:]:
+            depth = _indent(line) // step
+            moved.append(site.before + site.unit * depth + line.lstrip() if line.strip() else "")
+    else:
+        return lines
+    text, original = "\n".join(moved), "\n".join(lines)
+    return moved if site.count(text) <= site.count(original) else lines
+
+
+def _relative(lines: list[str], column: int) -> bool:
+    """Whether lines after a bare first line are indented from column 0, not absolutely.
+
+    Absolute text goes deeper than the cursor after a line that opens a block, and
+    else stays at the cursor or leaves by a closing line or after a blank line.
+    """
+    rest = [(i, ln) for i, ln in enumerate(lines) if i and ln.strip()]
+    if not rest or _continues(lines[0]):
+        return False
+    i, line = rest[0]
+    if line.lstrip()[0] in CLOSERS:
+        return False
+    if lines[0].rstrip().endswith((":", "{", "(", "[")):
+        return _indent(line) <= column
+    return _indent(line) == 0 and i == 1
+
+
+def _drop_loops(lines: list[str], site: _Site) -> list[str]:
+    """Drop a line's third and later copies in a row; end at a short cycle's third turn."""
+    kept: list[str] = []
+    for line in site.placed(lines):
+        if len(kept) >= MAX_REPEATS and all(k == line for k in kept[-MAX_REPEATS:]):
+            continue
+        kept.append(line)
+    for size in (2, 3, 4):
+        for i in range(2 * size, len(kept) - size + 1):
+            turn = kept[i : i + size]
+            if any(turn) and turn == kept[i - size : i] == kept[i - 2 * size : i - size]:
+                kept = kept[:i]
+                break
+    return [kept[0][len(site.before) :], *kept[1:]]
+
+
+def _cut_dedent(lines: list[str], site: _Site) -> list[str]:
+    """End where a line leaves the cursor's block by indentation (rule 3, text).
+
+    A closing-only line stays (rule 5 drops it if the suffix has it); lines inside an
+    open bracket or triple-quoted string are continuations.
+    """
+    if not site.indented:
+        return lines
+    for i in range(1, len(lines)):
+        line = lines[i]
+        if not line.strip() or _indent(line) >= site.body or _continues("\n".join(lines[:i])):
+            continue
+        closing = not line.strip().strip(CLOSERS + ";,")
+        return _trim_blank(lines[: i + 1] if closing else lines[:i])
+    return lines
+
+
+def _cut_block(lines: list[str], site: _Site) -> list[str]:
+    """End where the tree says the cursor's block, or the one it opened, ends (rule 3).
+
+    Else end after a multi-line statement holding the cursor (``def f():|``), a
+    definition the completion starts with, or at top level the first multi-line one.
+    """
+    spec = site.spec
+    if spec is None:
+        return lines
+    text = "\n".join(lines)
+    data = text.encode()
+    p, q = site.p, site.p + len(data)
+    root = site.tree(text).root_node
+    node: ts.Node | None = root.descendant_for_byte_range(p, p)
+    while node is not None and not (
+        node.type in spec.block_types and node.start_byte <= p < node.end_byte
+    ):
+        node = node.parent
+    end = None
+    if node is not None and node.end_byte < q:
+        end = node.end_byte
+    else:
+        container = node or root
+        for child in container.named_children:
+            if child.end_byte <= p or "comment" in child.type:
+                continue
+            if child.start_byte >= q:
+                break
+            spans = child.start_point[0] != child.end_point[0] and child.end_byte < q
+            defines = {child.type, *(c.type for c in child.named_children)} & spec.scope_types
+            if spans and (child.start_byte < p or node is None or defines):
+                end = child.end_byte
+                break
+            if node is not None:
+                break  # inside a block only its first statement can be a definition
+    if end is None:
+        return lines
+    end -= p
+    while end < len(data) and data[end : end + 1] in (b")", b"]", b";", b","):
+        end += 1  # keep "});" whole
+    return _trim_blank(data[:end].decode("utf-8", "ignore").split("\n"))
+
+
+def _cut_at_suffix(lines: list[str], site: _Site) -> list[str]:
+    """End where the completion reaches the line after the cursor (a word-bearing one)."""
+    if not site.next_lines or not re.search(r"\w", site.next_lines[0]):
+        return lines
+    placed = site.placed(lines)
+    for i, line in enumerate(placed):
+        if site.same(line, site.next_lines[0]):
+            cut = _trim_blank(lines[:i])
+            if site.better("\n".join(cut), "\n".join(lines), True):
+                return cut
+            break
+    return lines
+
+
+def _drop_overlap(text: str, site: _Site) -> str:
+    """Remove an end that repeats what follows the cursor: lines, or the rest of the line."""
+    lines = text.split("\n")
+    placed, following = site.placed(lines), site.next_lines
+    if not site.rest.strip() and text.strip():
+        for k in range(min(len(lines), len(following)), 0, -1):
+            if all(site.same(a, b) for a, b in zip(placed[-k:], following[:k], strict=True)):
+                cut = "\n".join(lines[:-k]).rstrip()
+                if site.better(cut, text, True):
+                    return cut
+    rest = site.rest.strip()
+    for k in range(min(len(text), len(rest)), 0, -1):
+        overlap = rest[:k]
+        if not text.endswith(overlap) or (k < len(rest) and re.match(r"\w", overlap)):
+            continue
+        cut = text[:-k].rstrip()
+        if site.better(cut, text, _unbalanced(text, overlap)):
+            return cut
+    return text
+
+
+def _cut_errors(text: str, site: _Site) -> str:
+    """End before the first line where the completion brings new syntax errors."""
+    base = site.base(True)
+    if site.count(text) <= base:
+        return text
+    lines = text.split("\n")
+    p, data = site.p, text.encode()
+    for error in _errors(site.tree(text), site.spec):
+        if p <= error.start_byte <= p + len(data):
+            line = data[: error.start_byte - p].count(b"\n")
+            lines = lines[:line] if line else lines
+            break
+    while lines and site.count("\n".join(lines).rstrip()) > base:
+        lines.pop()
+    return "\n".join(lines).rstrip()
+
+
+def _unbalanced(text: str, overlap: str) -> bool:
+    """Whether ``overlap`` at the end of ``text`` closes what ``text`` never opened."""
+    for char in set(overlap):
+        if char in CLOSERS:
+            excess = text.count(char) - text.count(OPENERS[CLOSERS.index(char)])
+            if overlap.count(char) > excess:
+                return False
+        elif char in QUOTES and text.count(char) % 2 == 0:
+            return False
+    return True
+
+
+def _errors(tree: ts.Tree, spec: LanguageSpec | None) -> list[ts.Node]:
+    """Outermost ERROR and MISSING nodes, and empty Python blocks (the grammar allows them)."""
+    found: list[ts.Node] = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            found.append(node)
+        elif node.has_error:
+            stack.extend(reversed(node.children))
+    if spec is not None and spec.name in INDENTED:
+        blocks = ts.QueryCursor(_blocks(spec)).captures(tree.root_node).get("block", [])
+        found.extend(b for b in blocks if b.start_byte == b.end_byte)
+    return sorted(found, key=lambda n: n.start_byte)
+
+
+@cache
+def _blocks(spec: LanguageSpec) -> ts.Query:
+    return ts.Query(spec.language, "(block) @block")
+
+
+def _last_token(root: ts.Node, data: bytes, p: int) -> ts.Node | None:
+    """The last token before byte ``p``, comments skipped."""
+    k = len(data[:p].rstrip())
+    while k > 0:
+        node = root.descendant_for_byte_range(k - 1, k)
+        if node is None or "comment" not in node.type:
+            return node
+        k = len(data[: node.start_byte].rstrip())
+    return None
+
+
+def _empty_block(opener: ts.Node, spec: LanguageSpec) -> bool:
+    """Whether ``opener`` (``{``, ``:``, ``do``...) starts a block node holding nothing."""
+    parent = opener.parent
+    if parent is None:
+        return False
+    if parent.type in spec.block_types and parent.child(0) == opener:
+        block = parent
+    else:  # the block follows the opener (next_sibling skips an empty Python block)
+        siblings = parent.children
+        after = [c for c in siblings[siblings.index(opener) + 1 :] if "comment" not in c.type]
+        if not after or after[0].type not in spec.block_types:
+            return False
+        block = after[0]
+    return not any(c.is_named and "comment" not in c.type for c in block.children)
+
+
+def _in_expression(root: ts.Node, p: int, spec: LanguageSpec) -> bool:
+    """Whether byte ``p`` is inside brackets, a string or a comment, not between statements."""
+    node: ts.Node | None = root.descendant_for_byte_range(p, p)
+    while node is not None and node.parent is not None:
+        if node.start_byte < p < node.end_byte:
+            if node.type in spec.block_types:
+                return False
+            if "string" in node.type or "comment" in node.type:
+                return True
+            first = node.children[0] if node.child_count else None
+            if first is not None and first.type in ("(", "[") and first.end_byte <= p:
+                return True
+        node = node.parent
+    return False
+
+
+def _continues(text: str) -> bool:
+    """Whether the next line of ``text`` is inside a bracket or triple-quoted string."""
+    depth = sum(map(text.count, OPENERS)) - sum(map(text.count, CLOSERS))
+    return depth > 0 or text.count('"""') % 2 == 1 or text.count("'''") % 2 == 1
+
+
+def _trim_blank(lines: list[str]) -> list[str]:
+    return lines[: max((i + 1 for i, ln in enumerate(lines) if ln.strip()), default=0)]
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _window(prefix: str, suffix: str) -> tuple[str, str]:
+    """The context the rules read: whole statements, from the least indented line
+    within reach (as late as can be) to the one after the cursor (as early)."""
+    if len(prefix) > WINDOW:
+        prefix = prefix[_shallowest(prefix, len(prefix) - 4 * WINDOW, len(prefix) - WINDOW, -1) :]
+    if len(suffix) > WINDOW:
+        suffix = suffix[: _shallowest(suffix, WINDOW, 4 * WINDOW, 1) or len(suffix)]
+    return prefix, suffix
+
+
+def _window_text(text: str, offset: int) -> tuple[str, int]:
+    prefix, suffix = _window(text[:offset], text[offset:])
+    return prefix + suffix, len(prefix)
+
+
+def _shallowest(text: str, lo: int, hi: int, order: int) -> int:
+    """Where the least indented line that starts code in text[lo:hi] starts (0: none)."""
+    starts = _LINE.finditer(text, max(lo, 0), max(hi, 0))
+    lines = [(len(m[1]), m[2] in CLOSERS, order * m.start()) for m in starts]
+    return abs(min(lines)[2]) if lines else 0
+
+
+def _line_around(text: str, offset: int) -> tuple[str, str]:
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    return text[start:offset], text[offset : end if end >= 0 else len(text)]
+
+
+def _parse(spec: LanguageSpec, text: str) -> ts.Tree:
+    return spec.parser().parse(text.encode())
