@@ -52,6 +52,21 @@ class Cursor:
     tree: ts.Tree | None = None
 
 
+def _without_overlaps(parts: list[PromptPart]) -> list[PromptPart]:
+    """One copy of each text: a method inside a class shown whole is not shown again."""
+    kept: list[PromptPart] = []
+    for part in parts:
+        if any(k.path == part.path and part.text in k.text for k in kept):
+            continue
+        inner = [i for i, k in enumerate(kept) if k.path == part.path and k.text in part.text]
+        if inner:
+            kept[inner[0]] = part
+            kept = [k for i, k in enumerate(kept) if i not in inner[1:]]
+            continue
+        kept.append(part)
+    return kept
+
+
 class ContextEngine:
     """Gathers prompt candidates for a workspace; keeps parsed files between calls."""
 
@@ -101,6 +116,7 @@ class ContextEngine:
                 )
         skip = resolved | defined_here
         definitions.extend(self._index_definitions(cursor, names, skip, tokenizer))
+        definitions = _without_overlaps(definitions)
         snippets = self._snippets(cursor, neighbours, tokenizer)
         return ContextCandidates(scopes=scopes, definitions=definitions, snippets=snippets)
 
