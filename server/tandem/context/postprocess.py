@@ -5,7 +5,8 @@ code after the cursor, loop, or indent as if at column 0. The syntax tree of
 prefix + completion + suffix says where the text stops belonging, and a completion
 that breaks a file that parsed is worse than none. Without a grammar (spec None)
 only the text rules apply. Big files are read in a window of whole statements
-around the cursor (``WINDOW``). ``postprocess``, in order:
+around the cursor (``multiline.window``). Whether to ask for many lines at all is
+``multiline.wants_block``, re-exported here. ``postprocess``, in order:
 
 1. ``\\r\\n`` -> ``\\n``; on a blank cursor line leading newlines go (the model
    skipped the line). Indentation first, as later rules read it: a first line
@@ -38,70 +39,28 @@ from itertools import pairwise
 import tree_sitter as ts
 
 from tandem.context.languages import LanguageSpec
+from tandem.context.multiline import (
+    CLOSERS,
+    OPENERS,
+    at_empty_body,
+    indent,
+    parse,
+    wants_block,
+    window,
+)
 
-OPENERS, CLOSERS, QUOTES = "([{", ")]}", "\"'`"
+__all__ = ["at_empty_body", "postprocess", "wants_block"]
+
+QUOTES = "\"'`"
 INDENTED = frozenset({"python"})  # languages whose blocks end by dedenting
 MAX_REPEATS = 2  # a line may come twice in a row: a third time is a loop
-_LINE = re.compile(r"(?<=\n)([ \t]*)(\S)")  # a line with code: its indentation, first char
-WINDOW = 8000  # characters of context kept on each side at least: parsing a big file is slow
-
-
-def wants_block(text: str, offset: int, spec: LanguageSpec | None) -> bool:
-    """Whether to ask for several lines at ``offset`` (a character index of ``text``).
-
-    True at the start of an empty block body (``at_empty_body``), and on any blank
-    line between statements (top level, or a block with code below): callers that
-    want to limit the second kind ask ``at_empty_body``. False mid-line, at the end
-    of a line that opens no block, and on a blank line inside brackets, a string or
-    a comment (an argument list wants one argument, not a block).
-    """
-    text, offset = _window_text(text, offset)
-    before, after = _line_around(text, offset)
-    if after.strip(" \t\r;,)]}"):
-        return False  # text after the cursor: finish this line
-    if spec is None:
-        return not before.strip() or before.rstrip().endswith(("{", ":"))
-    if at_empty_body(text, offset, spec):
-        return True
-    if before.strip() or after.strip():
-        return False
-    root = _parse(spec, text).root_node
-    return not _in_expression(root, len(text[:offset].encode()), spec)
-
-
-def at_empty_body(text: str, offset: int, spec: LanguageSpec | None) -> bool:
-    """Whether the cursor starts the body of a block with nothing in it yet.
-
-    The cursor is on a blank line or at the end of the header (``def f():|``,
-    ``{|}``), and the last token before it opens a block node that holds nothing
-    but comments. Where the text around makes the header an ERROR (and without a
-    grammar, where the header ends in ``{`` or ``:``), the prefix is read alone
-    and the next line must not be indented deeper than the header.
-    """
-    text, offset = _window_text(text, offset)
-    if _line_around(text, offset)[1].strip(" \t\r;,)]}"):
-        return False
-    prefix = text[:offset]
-    header = prefix.rstrip()
-    if spec is not None:
-        p = len(prefix.encode())
-        opener = _last_token(_parse(spec, text).root_node, text.encode(), p)
-        if opener is not None and opener.parent is not None and opener.parent.type != "ERROR":
-            return _empty_block(opener, spec)
-        opener = _last_token(_parse(spec, prefix).root_node, prefix.encode(), p)
-        if opener is None or not _empty_block(opener, spec):
-            return False
-    elif not header.endswith(("{", ":")):
-        return False
-    below = [ln for ln in text[offset:].split("\n")[1:] if ln.strip()]
-    return not below or _indent(below[0]) <= _indent(header[header.rfind("\n") + 1 :])
 
 
 def postprocess(
     prefix: str, completion: str, suffix: str, spec: LanguageSpec | None, *, multiline: bool
 ) -> str:
     """The text to insert between ``prefix`` and ``suffix``, possibly "" (rules above)."""
-    site = _Site(*_window(prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n")), spec)
+    site = _Site(*window(prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n")), spec)
     text = completion.replace("\r\n", "\n")
     if site.blank:
         text = text.lstrip("\n")
@@ -148,7 +107,7 @@ class _Site:
         lines = [ln for ln in text.split("\n") if ln.strip()]
         if sum(ln.startswith("\t") for ln in lines) > sum(ln.startswith(" ") for ln in lines):
             return "\t"
-        steps = Counter(_indent(b) - _indent(a) for a, b in pairwise(lines))
+        steps = Counter(indent(b) - indent(a) for a, b in pairwise(lines))
         best = [n for n, _ in steps.most_common() if 1 < n <= 8]
         return " " * (best[0] if best else 4)
 
@@ -158,7 +117,7 @@ class _Site:
         if self.blank:
             return len(self.before)
         opens = self.before.rstrip().endswith((":", "{", "(", "["))
-        return _indent(self.before) + (1 if opens else 0)
+        return indent(self.before) + (1 if opens else 0)
 
     def placed(self, lines: list[str]) -> list[str]:
         return [self.before + lines[0], *lines[1:]] if lines else []
@@ -170,7 +129,7 @@ class _Site:
 
     def tree(self, text: str) -> ts.Tree:
         assert self.spec is not None
-        return _parse(self.spec, self.prefix + text + self.suffix)
+        return parse(self.spec, self.prefix + text + self.suffix)
 
     def count(self, text: str) -> int:
         """ERROR and MISSING nodes in the file with ``text`` at the cursor."""
@@ -201,19 +160,19 @@ def _reindent(lines: list[str], site: _Site) -> list[str]:
     column = len(site.before)
     if not site.blank or not column or not lines[0].strip():
         return lines
-    first = _indent(lines[0])
+    first = indent(lines[0])
     if first:  # indented from column 0 although the cursor is indented: move it all
         shift = column - first
         moved = [lines[0][first:]]
         for line in lines[1:]:
             pad = site.before[-1] * shift
-            moved.append(pad + line if shift > 0 else line[min(-shift, _indent(line)) :])
+            moved.append(pad + line if shift > 0 else line[min(-shift, indent(line)) :])
     elif _relative(lines, column):  # a body written as if the cursor were at column 0
-        rest = [_indent(ln) for ln in lines[1:] if ln.strip() and _indent(ln)]
+        rest = [indent(ln) for ln in lines[1:] if ln.strip() and indent(ln)]
         step = min(rest) if rest else 1
         moved = [lines[0]]
         for line in lines[1:]:
-            depth = _indent(line) // step
+            depth = indent(line) // step
             moved.append(site.before + site.unit * depth + line.lstrip() if line.strip() else "")
     else:
         return lines
@@ -234,8 +193,8 @@ def _relative(lines: list[str], column: int) -> bool:
     if line.lstrip()[0] in CLOSERS:
         return False
     if lines[0].rstrip().endswith((":", "{", "(", "[")):
-        return _indent(line) <= column
-    return _indent(line) == 0 and i == 1
+        return indent(line) <= column
+    return indent(line) == 0 and i == 1
 
 
 def _drop_loops(lines: list[str], site: _Site) -> list[str]:
@@ -264,7 +223,7 @@ def _cut_dedent(lines: list[str], site: _Site) -> list[str]:
         return lines
     for i in range(1, len(lines)):
         line = lines[i]
-        if not line.strip() or _indent(line) >= site.body or _continues("\n".join(lines[:i])):
+        if not line.strip() or indent(line) >= site.body or _continues("\n".join(lines[:i])):
             continue
         closing = not line.strip().strip(CLOSERS + ";,")
         return _trim_blank(lines[: i + 1] if closing else lines[:i])
@@ -399,49 +358,6 @@ def _blocks(spec: LanguageSpec) -> ts.Query:
     return ts.Query(spec.language, "(block) @block")
 
 
-def _last_token(root: ts.Node, data: bytes, p: int) -> ts.Node | None:
-    """The last token before byte ``p``, comments skipped."""
-    k = len(data[:p].rstrip())
-    while k > 0:
-        node = root.descendant_for_byte_range(k - 1, k)
-        if node is None or "comment" not in node.type:
-            return node
-        k = len(data[: node.start_byte].rstrip())
-    return None
-
-
-def _empty_block(opener: ts.Node, spec: LanguageSpec) -> bool:
-    """Whether ``opener`` (``{``, ``:``, ``do``...) starts a block node holding nothing."""
-    parent = opener.parent
-    if parent is None:
-        return False
-    if parent.type in spec.block_types and parent.child(0) == opener:
-        block = parent
-    else:  # the block follows the opener (next_sibling skips an empty Python block)
-        siblings = parent.children
-        after = [c for c in siblings[siblings.index(opener) + 1 :] if "comment" not in c.type]
-        if not after or after[0].type not in spec.block_types:
-            return False
-        block = after[0]
-    return not any(c.is_named and "comment" not in c.type for c in block.children)
-
-
-def _in_expression(root: ts.Node, p: int, spec: LanguageSpec) -> bool:
-    """Whether byte ``p`` is inside brackets, a string or a comment, not between statements."""
-    node: ts.Node | None = root.descendant_for_byte_range(p, p)
-    while node is not None and node.parent is not None:
-        if node.start_byte < p < node.end_byte:
-            if node.type in spec.block_types:
-                return False
-            if "string" in node.type or "comment" in node.type:
-                return True
-            first = node.children[0] if node.child_count else None
-            if first is not None and first.type in ("(", "[") and first.end_byte <= p:
-                return True
-        node = node.parent
-    return False
-
-
 def _continues(text: str) -> bool:
     """Whether the next line of ``text`` is inside a bracket or triple-quoted string."""
     depth = sum(map(text.count, OPENERS)) - sum(map(text.count, CLOSERS))
@@ -450,39 +366,3 @@ def _continues(text: str) -> bool:
 
 def _trim_blank(lines: list[str]) -> list[str]:
     return lines[: max((i + 1 for i, ln in enumerate(lines) if ln.strip()), default=0)]
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" \t"))
-
-
-def _window(prefix: str, suffix: str) -> tuple[str, str]:
-    """The context the rules read: whole statements, from the least indented line
-    within reach (as late as can be) to the one after the cursor (as early)."""
-    if len(prefix) > WINDOW:
-        prefix = prefix[_shallowest(prefix, len(prefix) - 4 * WINDOW, len(prefix) - WINDOW, -1) :]
-    if len(suffix) > WINDOW:
-        suffix = suffix[: _shallowest(suffix, WINDOW, 4 * WINDOW, 1) or len(suffix)]
-    return prefix, suffix
-
-
-def _window_text(text: str, offset: int) -> tuple[str, int]:
-    prefix, suffix = _window(text[:offset], text[offset:])
-    return prefix + suffix, len(prefix)
-
-
-def _shallowest(text: str, lo: int, hi: int, order: int) -> int:
-    """Where the least indented line that starts code in text[lo:hi] starts (0: none)."""
-    starts = _LINE.finditer(text, max(lo, 0), max(hi, 0))
-    lines = [(len(m[1]), m[2] in CLOSERS, order * m.start()) for m in starts]
-    return abs(min(lines)[2]) if lines else 0
-
-
-def _line_around(text: str, offset: int) -> tuple[str, str]:
-    start = text.rfind("\n", 0, offset) + 1
-    end = text.find("\n", offset)
-    return text[start:offset], text[offset : end if end >= 0 else len(text)]
-
-
-def _parse(spec: LanguageSpec, text: str) -> ts.Tree:
-    return spec.parser().parse(text.encode())

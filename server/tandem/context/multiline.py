@@ -1,0 +1,150 @@
+"""Whether to ask the model for a block or for one line.
+
+Decided before the request: several lines where the cursor starts an empty body
+or sits on a blank line between statements, one line elsewhere (an argument list
+wants one argument, not a block). Big files are read in a window of whole
+statements around the cursor (``WINDOW``), as parsing them whole is slow;
+``postprocess`` reads the same window when it cuts what the model returns.
+"""
+
+from __future__ import annotations
+
+import re
+
+import tree_sitter as ts
+
+from tandem.context.languages import LanguageSpec
+
+OPENERS, CLOSERS = "([{", ")]}"
+WINDOW = 8000  # characters of context kept on each side at least: parsing a big file is slow
+_LINE = re.compile(r"(?<=\n)([ \t]*)(\S)")  # a line with code: its indentation, first char
+
+
+def wants_block(text: str, offset: int, spec: LanguageSpec | None) -> bool:
+    """Whether to ask for several lines at ``offset`` (a character index of ``text``).
+
+    True at the start of an empty block body (``at_empty_body``), and on any blank
+    line between statements (top level, or a block with code below): callers that
+    want to limit the second kind ask ``at_empty_body``. False mid-line, at the end
+    of a line that opens no block, and on a blank line inside brackets, a string or
+    a comment (an argument list wants one argument, not a block).
+    """
+    text, offset = _window_text(text, offset)
+    before, after = _line_around(text, offset)
+    if after.strip(" \t\r;,)]}"):
+        return False  # text after the cursor: finish this line
+    if spec is None:
+        return not before.strip() or before.rstrip().endswith(("{", ":"))
+    if at_empty_body(text, offset, spec):
+        return True
+    if before.strip() or after.strip():
+        return False
+    root = parse(spec, text).root_node
+    return not _in_expression(root, len(text[:offset].encode()), spec)
+
+
+def at_empty_body(text: str, offset: int, spec: LanguageSpec | None) -> bool:
+    """Whether the cursor starts the body of a block with nothing in it yet.
+
+    The cursor is on a blank line or at the end of the header (``def f():|``,
+    ``{|}``), and the last token before it opens a block node that holds nothing
+    but comments. Where the text around makes the header an ERROR (and without a
+    grammar, where the header ends in ``{`` or ``:``), the prefix is read alone
+    and the next line must not be indented deeper than the header.
+    """
+    text, offset = _window_text(text, offset)
+    if _line_around(text, offset)[1].strip(" \t\r;,)]}"):
+        return False
+    prefix = text[:offset]
+    header = prefix.rstrip()
+    if spec is not None:
+        p = len(prefix.encode())
+        opener = _last_token(parse(spec, text).root_node, text.encode(), p)
+        if opener is not None and opener.parent is not None and opener.parent.type != "ERROR":
+            return _empty_block(opener, spec)
+        opener = _last_token(parse(spec, prefix).root_node, prefix.encode(), p)
+        if opener is None or not _empty_block(opener, spec):
+            return False
+    elif not header.endswith(("{", ":")):
+        return False
+    below = [ln for ln in text[offset:].split("\n")[1:] if ln.strip()]
+    return not below or indent(below[0]) <= indent(header[header.rfind("\n") + 1 :])
+
+
+def _last_token(root: ts.Node, data: bytes, p: int) -> ts.Node | None:
+    """The last token before byte ``p``, comments skipped."""
+    k = len(data[:p].rstrip())
+    while k > 0:
+        node = root.descendant_for_byte_range(k - 1, k)
+        if node is None or "comment" not in node.type:
+            return node
+        k = len(data[: node.start_byte].rstrip())
+    return None
+
+
+def _empty_block(opener: ts.Node, spec: LanguageSpec) -> bool:
+    """Whether ``opener`` (``{``, ``:``, ``do``...) starts a block node holding nothing."""
+    parent = opener.parent
+    if parent is None:
+        return False
+    if parent.type in spec.block_types and parent.child(0) == opener:
+        block = parent
+    else:  # the block follows the opener (next_sibling skips an empty Python block)
+        siblings = parent.children
+        after = [c for c in siblings[siblings.index(opener) + 1 :] if "comment" not in c.type]
+        if not after or after[0].type not in spec.block_types:
+            return False
+        block = after[0]
+    return not any(c.is_named and "comment" not in c.type for c in block.children)
+
+
+def _in_expression(root: ts.Node, p: int, spec: LanguageSpec) -> bool:
+    """Whether byte ``p`` is inside brackets, a string or a comment, not between statements."""
+    node: ts.Node | None = root.descendant_for_byte_range(p, p)
+    while node is not None and node.parent is not None:
+        if node.start_byte < p < node.end_byte:
+            if node.type in spec.block_types:
+                return False
+            if "string" in node.type or "comment" in node.type:
+                return True
+            first = node.children[0] if node.child_count else None
+            if first is not None and first.type in ("(", "[") and first.end_byte <= p:
+                return True
+        node = node.parent
+    return False
+
+
+def window(prefix: str, suffix: str) -> tuple[str, str]:
+    """The context the rules read: whole statements, from the least indented line
+    within reach (as late as can be) to the one after the cursor (as early)."""
+    if len(prefix) > WINDOW:
+        prefix = prefix[_shallowest(prefix, len(prefix) - 4 * WINDOW, len(prefix) - WINDOW, -1) :]
+    if len(suffix) > WINDOW:
+        suffix = suffix[: _shallowest(suffix, WINDOW, 4 * WINDOW, 1) or len(suffix)]
+    return prefix, suffix
+
+
+def _window_text(text: str, offset: int) -> tuple[str, int]:
+    prefix, suffix = window(text[:offset], text[offset:])
+    return prefix + suffix, len(prefix)
+
+
+def _shallowest(text: str, lo: int, hi: int, order: int) -> int:
+    """Where the least indented line that starts code in text[lo:hi] starts (0: none)."""
+    starts = _LINE.finditer(text, max(lo, 0), max(hi, 0))
+    lines = [(len(m[1]), m[2] in CLOSERS, order * m.start()) for m in starts]
+    return abs(min(lines)[2]) if lines else 0
+
+
+def _line_around(text: str, offset: int) -> tuple[str, str]:
+    start = text.rfind("\n", 0, offset) + 1
+    end = text.find("\n", offset)
+    return text[start:offset], text[offset : end if end >= 0 else len(text)]
+
+
+def parse(spec: LanguageSpec, text: str) -> ts.Tree:
+    return spec.parser().parse(text.encode())
+
+
+def indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
