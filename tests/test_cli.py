@@ -258,3 +258,19 @@ def test_context_for_llamacpp_is_the_request_body(model_server: ModelServer, tmp
     assert body["input_prefix"].endswith("    return apply_discount(")
     assert body["input_extra"][0]["filename"] == "pricing.py"
     assert [r.path for r in model_server.requests] == ["/tokenize"]  # nothing was generated
+
+
+def test_repeated_completion_comes_from_the_cache(model_server: ModelServer, source: Path):
+    model_server.default = Behaviour(tokens=["name"])
+    env = openai_env(model_server)
+    first = run("complete", "--json", f"{source}:2:20", env=env)
+    second = run("complete", "--json", f"{source}:2:20", env=env)
+    assert first.returncode == second.returncode == 0, second.stderr
+    assert json.loads(first.stdout)["cached"] is False
+    assert json.loads(second.stdout) | {"elapsed_ms": 0} == json.loads(first.stdout) | {
+        "elapsed_ms": 0,
+        "cached": True,
+    }
+    assert len(model_server.requests) == 1  # the second run never asked the model
+    third = run("complete", "--no-cache", f"{source}:2:20", env=env)
+    assert third.stdout == "name\n" and len(model_server.requests) == 2

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tandem import __version__
+from tandem.cache import CompletionCache
 from tandem.completion import PositionError, complete, offset_at, prepare
 from tandem.config import ConfigError, Settings, describe, find_root, load_settings
 from tandem.context.engine import ContextEngine, Cursor
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("complete", help="print a completion at PATH:LINE:COL")
     p.add_argument("location", metavar="PATH:LINE:COL", help="1-based line and column")
     p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.add_argument("--no-cache", action="store_true", help="always ask the model")
     p.add_argument("--budget", type=int, default=None, help="prompt budget in tokens")
     p.add_argument("--max-tokens", type=int, default=None)
     _common(p)
@@ -179,6 +181,7 @@ def budget_for(args: argparse.Namespace, settings: Settings) -> PromptBudget:
 async def run_complete(args: argparse.Namespace) -> int:
     cursor, settings, root, line, column = cursor_for(args)
     models = build_models(settings)
+    cache = None if args.no_cache else CompletionCache(settings.cache_dir / "completions")
     try:
         engine = await asyncio.to_thread(engine_for, root, settings)
         result = await complete(
@@ -189,9 +192,12 @@ async def run_complete(args: argparse.Namespace) -> int:
             max_tokens=args.max_tokens or settings.completion.max_tokens,
             temperature=settings.completion.temperature,
             neighbours=recent_files(engine, cursor),
+            cache=cache,
         )
     finally:
         await models.aclose()
+        if cache is not None:
+            cache.close()
     if args.json:
         payload = {
             "text": result.text,
@@ -202,6 +208,7 @@ async def run_complete(args: argparse.Namespace) -> int:
             "template": result.template,
             "multiline": result.multiline,
             "prompt_tokens": result.prompt_tokens,
+            "cached": result.cached,
             "elapsed_ms": round(result.elapsed_ms, 1),
         }
         print(json.dumps(payload, ensure_ascii=False))

@@ -13,10 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tandem.cache import CompletionCache, request_key
 from tandem.context.engine import ContextEngine, Cursor
 from tandem.context.postprocess import postprocess, wants_block
 from tandem.context.prompt import Prompt, PromptBudget
 from tandem.models import FimRequest, ModelClient, collect
+from tandem.models.tokens import Tokenizer
 
 # A single line rarely needs more; capping it ends a rambling model sooner.
 SINGLE_LINE_MAX_TOKENS = 64
@@ -34,6 +36,7 @@ class Completion:
     multiline: bool
     elapsed_ms: float
     prompt_tokens: int
+    cached: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ def offset_at(text: str, line: int, column: int) -> int:
 def prepare_sync(
     engine: ContextEngine,
     client: ModelClient,
-    tokenizer: object,
+    tokenizer: Tokenizer,
     cursor: Cursor,
     *,
     budget: PromptBudget,
@@ -75,7 +78,7 @@ def prepare_sync(
         max_tokens=max_tokens if multiline else min(max_tokens, SINGLE_LINE_MAX_TOKENS),
         temperature=temperature,
     )
-    prompt = engine.prompt(client, tokenizer, cursor, budget, request, neighbours)  # type: ignore[arg-type]
+    prompt = engine.prompt(client, tokenizer, cursor, budget, request, neighbours)
     return Prepared(prompt, multiline, cursor)
 
 
@@ -112,8 +115,9 @@ async def complete(
     max_tokens: int = 128,
     temperature: float = 0.2,
     neighbours: Sequence[tuple[Path, str]] = (),
+    cache: CompletionCache | None = None,
 ) -> Completion:
-    """Fill the hole at the cursor: prompt, model, clean-up."""
+    """Fill the hole at the cursor: prompt, cache or model, clean-up, cache."""
     started = time.perf_counter()
     prepared = await prepare(
         engine,
@@ -124,17 +128,38 @@ async def complete(
         temperature=temperature,
         neighbours=neighbours,
     )
-    raw = await _read(client, prepared.prompt.request, prepared.multiline)
-    text = prepared.cursor.text
-    offset = prepared.cursor.offset
-    cleaned = await asyncio.to_thread(
-        postprocess,
-        text[:offset],
-        raw,
-        text[offset:],
-        prepared.cursor.spec,
-        multiline=prepared.multiline,
-    )
+    return await finish(client, prepared, cache, started)
+
+
+def cache_key(client: ModelClient, prepared: Prepared) -> str:
+    wire = prepared.prompt.wire
+    return request_key(client.describe(), client.template.name, wire.path, wire.body)
+
+
+async def finish(
+    client: ModelClient,
+    prepared: Prepared,
+    cache: CompletionCache | None,
+    started: float,
+) -> Completion:
+    """The second half: a repeated request is answered from the cache, never the model."""
+    key = cache_key(client, prepared)
+    cleaned = cache.get(key) if cache is not None else None
+    cached = cleaned is not None
+    if cleaned is None:
+        raw = await _read(client, prepared.prompt.request, prepared.multiline)
+        text = prepared.cursor.text
+        offset = prepared.cursor.offset
+        cleaned = await asyncio.to_thread(
+            postprocess,
+            text[:offset],
+            raw,
+            text[offset:],
+            prepared.cursor.spec,
+            multiline=prepared.multiline,
+        )
+        if cache is not None:
+            cache.set(key, cleaned)
     return Completion(
         text=cleaned,
         model=client.describe(),
@@ -142,6 +167,7 @@ async def complete(
         multiline=prepared.multiline,
         elapsed_ms=(time.perf_counter() - started) * 1000,
         prompt_tokens=prepared.prompt.tokens,
+        cached=cached,
     )
 
 
