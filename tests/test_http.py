@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from modelserver import Behaviour, ModelServer
 from tandem.models import ChatMessage, FimRequest, collect
 from tandem.models.errors import (
     ModelAuthError,
@@ -24,6 +23,8 @@ from tandem.models.fim import get_template
 from tandem.models.http import HttpEndpoint, RetryPolicy, parse_retry_after
 from tandem.models.ollama import OllamaClient
 from tandem.models.openai import OpenAIClient
+
+from modelserver import Behaviour, ModelServer
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
 REQUEST = FimRequest(prefix="x = ", suffix="\n", max_tokens=8)

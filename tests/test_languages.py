@@ -22,6 +22,7 @@ from tandem.models.fim import get_template
 from tandem.models.http import HttpEndpoint
 from tandem.models.openai import OpenAIClient
 from tandem.models.tokens import openai_bpe
+
 from test_tags import CASES
 
 TOKENIZER = openai_bpe("o200k_base")

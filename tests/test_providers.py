@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from modelserver import Behaviour, ModelServer
 from tandem.config import build_settings, flatten
 from tandem.models import ChatMessage, ChatOptions, FimRequest, Snippet, build_models, collect
+
+from modelserver import Behaviour, ModelServer
 
 REQUEST = FimRequest(
     prefix="def add(a, b):\n    return ",

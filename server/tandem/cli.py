@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 import traceback
@@ -92,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", type=Path, help="a file the question is about")
     p.add_argument("--lines", help="A-B: only these lines of --file (1-based, inclusive)")
     p.add_argument("--max-tokens", type=int, default=None)
+    _common(p)
+
+    p = sub.add_parser("serve", help="run the language server (stdio, or --tcp HOST:PORT)")
+    p.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    p.add_argument("--log-level", default="WARNING", help="stderr log level (DEBUG, INFO, ...)")
     _common(p)
 
     p = sub.add_parser("doctor", help="show settings and where they came from; test each model")
@@ -349,6 +355,33 @@ async def run_doctor(args: argparse.Namespace) -> int:
     return status
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    """Not async: pygls runs its own event loop. Logs go to stderr, never stdout."""
+    import logging
+
+    from tandem.lsp.server import serve_stdio, serve_tcp
+
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
+    # Flags become environment settings: the editor's own options still win over them.
+    flags = {
+        "TANDEM_PROVIDER": args.provider,
+        "TANDEM_ENDPOINT": args.endpoint,
+        "TANDEM_MODEL": args.model,
+        "TANDEM_FIM": args.fim,
+        "TANDEM_TIMEOUT": args.timeout,
+    }
+    os.environ.update({k: str(v) for k, v in flags.items() if v is not None})
+    if args.tcp:
+        host, _, port = args.tcp.rpartition(":")
+        try:
+            serve_tcp(host or "127.0.0.1", int(port))
+        except ValueError:
+            raise UsageError(f"--tcp takes HOST:PORT, got {args.tcp!r}") from None
+    else:
+        serve_stdio()
+    return 0
+
+
 COMMANDS = {
     "complete": run_complete,
     "context": run_context,
@@ -361,6 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "serve":
+            return run_serve(args)
         return asyncio.run(COMMANDS[args.command](args))
     except KeyboardInterrupt:
         print("tandem: interrupted", file=sys.stderr)

@@ -82,6 +82,9 @@ class Settings:
     chat: ModelSettings = ModelSettings(max_tokens=1024)
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
     timeout: float = 30.0
+    debounce_ms: int = 0  # editors debounce already; for paid APIs
+    completion_fallback: bool = False  # offer the AI item in the completion popup unasked
+    max_concurrent: int = 2  # model calls at once, per server
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def source_of(self, key: str) -> str:
@@ -153,8 +156,28 @@ MODEL_KEYS: dict[str, Callable[[Any], Any]] = {
     "temperature": _temperature,
     "context_tokens": _positive_int,
 }
+
+
+def _non_negative_int(value: Any) -> int:
+    return 0 if value in (0, "0") else _positive_int(value)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{value!r} is not true or false")
+
+
 TOP_KEYS: dict[str, Callable[[Any], Any]] = {
     "timeout": _float_range(0.0, 3600.0),
+    "debounce_ms": _non_negative_int,
+    "completion_fallback": _bool,
+    "max_concurrent": _positive_int,
     "cache_dir": lambda v: Path(os.path.expanduser(_text(v))),
 }
 SECTIONS = ("completion", "chat")
@@ -247,6 +270,9 @@ def build_settings(*layers: Layer, environ: Mapping[str, str] | None = None) -> 
         chat=chat,
         cache_dir=values.get("cache_dir") or default_cache_dir(environ),
         timeout=values.get("timeout", 30.0),
+        debounce_ms=values.get("debounce_ms", 0),
+        completion_fallback=values.get("completion_fallback", False),
+        max_concurrent=values.get("max_concurrent", 2),
         sources=sources,
     )
     _check_complete(settings)
@@ -344,6 +370,8 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
             rows.append((key, shown, settings.source_of(key)))
     rows.append(("cache_dir", str(settings.cache_dir), settings.source_of("cache_dir")))
     rows.append(("timeout", f"{settings.timeout:g}s", settings.source_of("timeout")))
+    for key in ("debounce_ms", "completion_fallback", "max_concurrent"):
+        rows.append((key, str(getattr(settings, key)), settings.source_of(key)))
     return rows
 
 

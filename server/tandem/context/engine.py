@@ -50,6 +50,7 @@ class Cursor:
     path: Path
     spec: LanguageSpec | None = None
     tree: ts.Tree | None = None
+    syntax: bool = True  # False: plain-text windows only (huge files)
 
 
 def _without_overlaps(parts: list[PromptPart]) -> list[PromptPart]:
@@ -76,6 +77,8 @@ class ContextEngine:
         self.files = ParsedFiles()
 
     def parse(self, cursor: Cursor) -> Cursor:
+        if not cursor.syntax:
+            return replace(cursor, spec=None, tree=None)
         spec = cursor.spec or language_for_path(cursor.path)
         tree = cursor.tree
         if spec is not None and tree is None:

@@ -1,0 +1,240 @@
+"""One editor connection's state and the inline-completion logic, with no LSP types.
+
+The pygls handlers in ``server.py`` convert messages and call these methods;
+everything here is plain Python that tests can drive directly. The order of an
+inline request: type-ahead (free) -> debounce (optional) -> prompt -> cache
+(free) -> one of a bounded number of model calls -> post-process -> cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from tandem.cache import CompletionCache, TypeAhead
+from tandem.completion import Completion, Prepared, cache_key, finish, prepare
+from tandem.config import ConfigError, Settings, load_settings
+from tandem.context.documents import DocumentStore, Snapshot, uri_path
+from tandem.context.engine import ContextEngine, Cursor
+from tandem.context.index import WorkspaceIndex
+from tandem.context.positions import InvalidPosition
+from tandem.context.prompt import PromptBudget
+from tandem.models import Models, build_models
+from tandem.models.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+State = Literal["ready", "busy", "error", "inactive"]
+StatusSink = Callable[[State, str], None]
+
+
+@dataclass
+class Stats:
+    """Counters kept on this machine only (shown in logs; nothing is sent anywhere)."""
+
+    requests: int = 0
+    typeahead_hits: int = 0
+    cache_hits: int = 0
+    model_calls: int = 0
+    cancelled: int = 0
+    errors: int = 0
+    shown: int = 0
+    accepted: int = 0
+    partially_accepted: int = 0
+
+
+@dataclass(frozen=True)
+class InlineAnswer:
+    text: str
+    offset: int  # where it is inserted (the cursor)
+    source: Literal["typeahead", "cache", "model"]
+    elapsed_ms: float
+
+
+@dataclass
+class Session:
+    """Everything one connected editor has: settings, models, documents, caches."""
+
+    root: Path | None
+    settings: Settings
+    status: StatusSink = lambda state, message: None
+    documents: DocumentStore = field(default_factory=DocumentStore)
+    typeahead: TypeAhead = field(default_factory=TypeAhead)
+    stats: Stats = field(default_factory=Stats)
+
+    def __post_init__(self) -> None:
+        self.models: Models = build_models(self.settings)
+        self.cache = CompletionCache(self.settings.cache_dir / "completions")
+        self.index: WorkspaceIndex | None = None
+        if self.root is not None:
+            self.index = WorkspaceIndex(self.root, self.settings.cache_dir)
+        self.engine = ContextEngine(self.root or Path.cwd(), self.index)
+        self._gate = asyncio.Semaphore(self.settings.max_concurrent)
+        self._inflight: dict[str, asyncio.Task[Any]] = {}
+        self._state: tuple[State, str] | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Index in the background: a completion before it is done uses what is there."""
+        if self.index is not None:
+            self.index.start()
+        if self.cache.warning:
+            self.set_status("ready", self.cache.warning)
+        else:
+            self.set_status("ready", f"{self.models.completion.describe()}")
+
+    async def reconfigure(self, options: Mapping[str, Any], source: str) -> None:
+        """New settings from the editor: new model clients; caches and index stay."""
+        settings = load_settings(self.root, overrides=_flatten(options), overrides_source=source)
+        old, self.settings = self.models, settings
+        self.models = build_models(settings)
+        self._gate = asyncio.Semaphore(settings.max_concurrent)
+        await old.aclose()
+        self.set_status("ready", f"{self.models.completion.describe()}")
+
+    async def close(self) -> None:
+        for task in list(self._inflight.values()):
+            task.cancel()
+        await self.models.aclose()
+        if self.index is not None:
+            self.index.close()
+        self.cache.close()
+
+    def set_status(self, state: State, message: str) -> None:
+        if self._state != (state, message):
+            self._state = (state, message)
+            self.status(state, message)
+
+    # ---- inline completion -----------------------------------------------------------------
+
+    def budget(self) -> PromptBudget:
+        return PromptBudget(total=self.settings.completion.context_tokens)
+
+    def cursor(self, snapshot: Snapshot, line: int, character: int) -> Cursor:
+        offset = snapshot.lines.offset(line, character)
+        path = Path(uri_path(snapshot.uri))
+        syntax = snapshot.parsed or (snapshot.reason or "").startswith("unknown language")
+        return Cursor(snapshot.text, offset, path, snapshot.language, snapshot.tree, syntax)
+
+    async def inline(self, uri: str, line: int, character: int) -> InlineAnswer | None:
+        """A suggestion at the position, or None when there is nothing good to say.
+
+        A newer request for the same document cancels this one, which aborts its
+        HTTP request. Model failures become a status and an empty answer.
+        """
+        started = time.perf_counter()
+        self.stats.requests += 1
+        document = self.documents.get(uri)
+        if document is None:
+            return None
+        snapshot = document.snapshot()
+        if (snapshot.reason or "").startswith("binary"):
+            self.set_status("inactive", f"{Path(uri_path(uri)).name}: binary file")
+            return None
+        try:
+            cursor = self.cursor(snapshot, line, character)
+        except InvalidPosition as exc:
+            log.info("inline completion at an invalid position: %s", exc)
+            return None
+        rest = self.typeahead.lookup(uri, cursor.text, cursor.offset)
+        if rest is not None:
+            self.stats.typeahead_hits += 1
+            return InlineAnswer(rest, cursor.offset, "typeahead", _ms(started))
+        task = asyncio.current_task()
+        previous = self._inflight.get(uri)
+        if previous is not None and previous is not task and not previous.done():
+            previous.cancel()
+        if task is not None:
+            self._inflight[uri] = task
+        try:
+            return await self._inline(uri, cursor, started)
+        except asyncio.CancelledError:
+            self.stats.cancelled += 1
+            raise
+        finally:
+            if task is not None and self._inflight.get(uri) is task:
+                del self._inflight[uri]
+
+    async def _inline(self, uri: str, cursor: Cursor, started: float) -> InlineAnswer | None:
+        if self.settings.debounce_ms:
+            await asyncio.sleep(self.settings.debounce_ms / 1000)
+        client = self.models.completion
+        try:
+            prepared = await prepare(
+                self.engine,
+                client,
+                cursor,
+                budget=self.budget(),
+                max_tokens=self.settings.completion.max_tokens,
+                temperature=self.settings.completion.temperature,
+                neighbours=self.neighbours(uri, cursor),
+            )
+            result = await self._generate(prepared, started)
+        except ModelError as exc:
+            self.stats.errors += 1
+            self.set_status("error", exc.one_line())
+            return None
+        if result.cached:
+            self.stats.cache_hits += 1
+        else:
+            self.set_status("ready", client.describe())
+        if not result.text:
+            return None
+        self.typeahead.remember(uri, cursor.text, cursor.offset, result.text)
+        source: Literal["cache", "model"] = "cache" if result.cached else "model"
+        return InlineAnswer(result.text, cursor.offset, source, _ms(started))
+
+    async def _generate(self, prepared: Prepared, started: float) -> Completion:
+        client = self.models.completion
+        cached = self.cache.get(cache_key(client, prepared))
+        if cached is not None:
+            return await finish(client, prepared, self.cache, started)
+        async with self._gate:
+            self.stats.model_calls += 1
+            self.set_status("busy", f"asking {client.describe()}")
+            try:
+                return await finish(client, prepared, self.cache, started)
+            finally:
+                if self._state and self._state[0] == "busy":
+                    self.set_status("ready", client.describe())
+
+    def neighbours(self, uri: str, cursor: Cursor) -> list[tuple[Path, str]]:
+        """Open documents of the same language, most recently edited first."""
+        out: list[tuple[Path, str]] = []
+        for doc in self.documents.recent(12, exclude=uri):
+            if doc.language is not None and doc.language == cursor.spec:
+                out.append((Path(uri_path(doc.uri)), doc.text))
+        return out[:8]
+
+    # ---- documents and workspace ------------------------------------------------------------
+
+    async def file_changed(self, uri: str) -> None:
+        if self.index is not None and uri.startswith("file:"):
+            await asyncio.to_thread(self.index.update, Path(uri_path(uri)))
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _flatten(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Editor settings, either bare or under a "tandem" section."""
+    inner = options.get("tandem", options) if isinstance(options, Mapping) else {}
+    return dict(inner) if isinstance(inner, Mapping) else {}
+
+
+def load_session_settings(root: Path | None, options: Mapping[str, Any] | None) -> Settings:
+    """Settings for a new session; invalid editor options fall back to the files' settings."""
+    try:
+        return load_settings(
+            root, overrides=_flatten(options or {}), overrides_source="initializationOptions"
+        )
+    except ConfigError:
+        log.exception("invalid initializationOptions; using the configuration files only")
+        return load_settings(root)
