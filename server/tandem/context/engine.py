@@ -34,7 +34,7 @@ from tandem.context.prompt import (
     scope_headers,
 )
 from tandem.context.snippets import similar_snippets
-from tandem.context.tags import extract_tags
+from tandem.context.tags import top_level_names
 from tandem.models.base import FimRequest, ModelClient
 from tandem.models.tokens import Tokenizer
 
@@ -101,7 +101,7 @@ class ContextEngine:
         resolved: set[str] = set()
         defined_here: set[str] = set()
         if spec is not None and tree is not None:
-            defined_here = {t.name for t in extract_tags(spec, tree).definitions}
+            defined_here = top_level_names(tree, spec)
             imports = resolve_imports(spec, tree, cursor.path, self.root)
             for found in imported_definitions(
                 imports, names, self.files, defined_here=defined_here
@@ -132,10 +132,14 @@ class ContextEngine:
         wanted = {n: w for n, w in names.items() if "." not in n and n not in skip and len(n) > 2}
         parts: list[PromptPart] = []
         here = cursor.path.resolve()
-        for hit in self.index.rank(wanted, near=here)[:6]:
+        hits = []
+        for hit in self.index.rank(wanted, near=here):
             path = (self.root / hit.path) if not Path(hit.path).is_absolute() else Path(hit.path)
-            if path.resolve() == here:
-                continue
+            if path.resolve() != here:  # the file itself is in the prefix already
+                hits.append((hit, path))
+            if len(hits) == 6:
+                break
+        for hit, path in hits:
             parsed = self.files.get(path)
             if parsed is None:
                 continue

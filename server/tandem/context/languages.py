@@ -53,6 +53,11 @@ class LanguageSpec:
     def tags_query(self) -> ts.Query:
         return _query(self.name, self.module, self.function)
 
+    @property
+    def definitions_query(self) -> ts.Query:
+        """The tags query without its reference patterns: a tenth of the work on big files."""
+        return _query(self.name, self.module, self.function, references=False)
+
 
 def _s(*names: str) -> frozenset[str]:
     return frozenset(names)
@@ -198,6 +203,13 @@ def _parser(module: str, function: str, thread: int) -> ts.Parser:
 
 
 @cache
-def _query(name: str, module: str, function: str) -> ts.Query:
+def _query(name: str, module: str, function: str, references: bool = True) -> ts.Query:
     source = (QUERIES / f"{name}-tags.scm").read_text(encoding="utf-8")
-    return ts.Query(_language(module, function), source)
+    query = ts.Query(_language(module, function), source)
+    if not references:
+        data = source.encode("utf-8")
+        for index in range(query.pattern_count):
+            pattern = data[query.start_byte_for_pattern(index) : query.end_byte_for_pattern(index)]
+            if b"@definition" not in pattern and b"@import" not in pattern:
+                query.disable_pattern(index)
+    return query

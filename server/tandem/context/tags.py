@@ -10,6 +10,7 @@ when it is short.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import tree_sitter as ts
@@ -43,8 +44,9 @@ class FileTags:
     imports: tuple[tuple[int, int], ...]  # byte ranges of import statements
 
 
-def extract_tags(spec: LanguageSpec, tree: ts.Tree) -> FileTags:
-    cursor = ts.QueryCursor(spec.tags_query)
+def extract_tags(spec: LanguageSpec, tree: ts.Tree, *, references: bool = True) -> FileTags:
+    """All tags; with ``references=False`` only definitions and imports (much faster)."""
+    cursor = ts.QueryCursor(spec.tags_query if references else spec.definitions_query)
     definitions: list[Tag] = []
     references: list[Tag] = []
     imports: list[tuple[int, int]] = []
@@ -79,6 +81,27 @@ def extract_tags(spec: LanguageSpec, tree: ts.Tree) -> FileTags:
                 (definitions if kind == "definition" else references).append(tag)
     imports = sorted(set(imports))
     return FileTags(tuple(definitions), tuple(references), tuple(imports))
+
+
+def top_level_names(tree: ts.Tree, spec: LanguageSpec) -> set[str]:
+    """Names defined at the top of a file (and one wrapper deep: export, decorators).
+
+    Cheap, and the right set for "defined here": a method of the same name must
+    not hide an imported function.
+    """
+    names: set[str] = set()
+    for node in tree.root_node.named_children:
+        for candidate in (node, *node.named_children):
+            if candidate.type in spec.scope_types or "declaration" in candidate.type:
+                name = candidate.child_by_field_name("name")
+                if name is None and candidate.type == "lexical_declaration":
+                    first = candidate.named_children[0] if candidate.named_children else None
+                    name = first.child_by_field_name("name") if first is not None else None
+                if name is not None and name.text:
+                    names.add(name.text.decode("utf-8", "replace"))
+            if candidate is node and node.type not in ("export_statement", "decorated_definition"):
+                break
+    return names
 
 
 def node_for(tree: ts.Tree, tag: Tag) -> ts.Node | None:
@@ -166,8 +189,29 @@ def _docstring(body: ts.Node, source: bytes, spec: LanguageSpec) -> str:
     if first.type == "expression_statement" and first.named_children:
         string = first.named_children[0]
         if string.type == "string":
-            return source[string.start_byte : string.end_byte].decode("utf-8", "replace")
+            return _first_paragraph(
+                source[string.start_byte : string.end_byte].decode("utf-8", "replace")
+            )
     return ""
+
+
+DOC_LINES = 6
+
+
+def _first_paragraph(doc: str) -> str:
+    """A long docstring's first paragraph: what a caller needs, at a fraction of the tokens."""
+    lines = doc.split("\n")
+    if len(lines) <= DOC_LINES:
+        return doc
+    match = re.match(r"[rRuUbBfF]*(\"\"\"|\'\'\'|\"|\')", doc)
+    quote = match.group(1) if match else '"""'
+    kept: list[str] = []
+    for line in lines[:DOC_LINES]:
+        if kept and not line.strip():
+            break
+        kept.append(line)
+    indent = lines[-1][: len(lines[-1]) - len(lines[-1].lstrip())]
+    return "\n".join(kept) + "\n" + indent + "..." + quote
 
 
 def _body_indent(body: ts.Node, source: bytes) -> str:
