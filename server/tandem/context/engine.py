@@ -133,7 +133,7 @@ class ContextEngine:
         parts: list[PromptPart] = []
         here = cursor.path.resolve()
         hits = []
-        for hit in self.index.rank(wanted, near=here):
+        for hit in self.index.rank(wanted, near=here, limit=12):
             path = (self.root / hit.path) if not Path(hit.path).is_absolute() else Path(hit.path)
             if path.resolve() != here:  # the file itself is in the prefix already
                 hits.append((hit, path))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import heapq
 import logging
 import operator
 import os
@@ -37,6 +38,7 @@ from tandem.context.workspace import MAX_BYTES, is_ignored, walk
 
 log = logging.getLogger(__name__)
 
+COMMON_NAME_FILES = 40  # names defined in more files than this are not looked up
 TAGS_VERSION = 2  # bump when the cached value's meaning changes
 CACHE_SIZE_LIMIT = 512 * 2**20
 FLUSH_EVERY = 256  # cache writes per transaction
@@ -368,7 +370,10 @@ class WorkspaceIndex:
            personalisation, in small);
         4. then path and line, so the order is stable.
 
-        Names that no file defines contribute nothing.
+        Names that no file defines contribute nothing, and neither do names defined
+        in more than ``COMMON_NAME_FILES`` files (``get``, ``add``, ``run``): a
+        definition picked among hundreds is noise in a prompt, and scoring them all
+        cost milliseconds per request.
         """
         weights = Counter(names)
         near_rel = self._rel(near) if near is not None else None
@@ -376,7 +381,10 @@ class WorkspaceIndex:
         by_file: dict[str, list[Tag]] = {}  # file -> its definitions of the given names
         with self._lock:
             for name in weights:
-                for rel, tags in self._defs.get(name, {}).items():
+                defined = self._defs.get(name, {})
+                if len(defined) > COMMON_NAME_FILES:
+                    continue
+                for rel, tags in defined.items():
                     by_file.setdefault(rel, []).extend(tags)
             users = {name: self._users.get(name, 0) for name in weights}
         scored = {
@@ -390,9 +398,11 @@ class WorkspaceIndex:
             distance = _dir_distance(parts[:-1], near_dir) if near_rel is not None else 0
             return (-match, not same, distance, -users[tag.name], rel, tag.line)
 
-        best = sorted(scored.items(), key=order)
-        ranked = [IndexedTag(self.root / rel, rel, tag) for (rel, tag), _ in best]
-        return ranked if limit is None else ranked[:limit]
+        if limit is None:
+            best = sorted(scored.items(), key=order)
+        else:
+            best = heapq.nsmallest(limit, scored.items(), key=order)
+        return [IndexedTag(self.root / rel, rel, tag) for (rel, tag), _ in best]
 
 
 def _match(tag: Tag, definitions: list[Tag], weights: Mapping[str, float]) -> float:

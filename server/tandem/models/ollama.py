@@ -6,6 +6,7 @@ Modelfile template handles it; writing the tokens ourselves works for all.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -105,7 +106,8 @@ class OllamaClient(ModelClient):
                 yield text
 
     async def tokenizer(self) -> Tokenizer:
-        return tokenizer_for_model(self.model)
+        # Loading a BPE takes ~0.5 s: never on the event loop.
+        return await asyncio.to_thread(tokenizer_for_model, self.model)
 
     async def aclose(self) -> None:
         await self.endpoint.aclose()

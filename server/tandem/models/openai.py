@@ -7,6 +7,7 @@ kind ``chat`` serve inline completions through a hole-filling conversation.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -139,7 +140,8 @@ class OpenAIClient(ModelClient):
                 yield text
 
     async def tokenizer(self) -> Tokenizer:
-        return tokenizer_for_model(self.model)
+        # Loading a BPE takes ~0.5 s: never on the event loop.
+        return await asyncio.to_thread(tokenizer_for_model, self.model)
 
     async def aclose(self) -> None:
         await self.endpoint.aclose()
@@ -166,4 +168,4 @@ class AzureOpenAIClient(OpenAIClient):
         self._model_name = model_name or deployment
 
     async def tokenizer(self) -> Tokenizer:
-        return tokenizer_for_model(self._model_name)
+        return await asyncio.to_thread(tokenizer_for_model, self._model_name)
