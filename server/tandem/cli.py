@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tandem import __version__
+from tandem import chat_prompts as prompts
 from tandem.cache import CompletionCache
 from tandem.completion import PositionError, complete, offset_at, prepare
 from tandem.config import ConfigError, Settings, describe, find_root, load_settings
@@ -42,11 +43,6 @@ EXIT_CODES = {
     10: "other model error",
     11: "embedded model not installed",
 }
-
-CHAT_SYSTEM = (
-    "You are Tandem, a coding assistant. Answer the question about the code concisely "
-    "and correctly. Use Markdown; put code in fenced blocks."
-)
 
 
 class UsageError(Exception):
@@ -273,7 +269,6 @@ async def run_context(args: argparse.Namespace) -> int:
 
 
 def chat_messages(question: str, path: Path | None, lines: str | None) -> list[ChatMessage]:
-    content = question
     if path is not None:
         text = read_source(path)
         all_lines = text.splitlines()
@@ -286,14 +281,17 @@ def chat_messages(question: str, path: Path | None, lines: str | None) -> list[C
                 raise UsageError(f"--lines takes A-B, got {lines!r}") from None
             if not 1 <= first <= last <= len(all_lines):
                 raise UsageError(f"--lines {lines} is outside {path} (1-{len(all_lines)})")
-        code = "\n".join(all_lines[first - 1 : last])
-        where = f"{path} lines {first}-{last}" if lines else str(path)
         spec = language_for_path(path)
-        fence = spec.name if spec else ""
-        content = f"{where}:\n```{fence}\n{code}\n```\n\n{question}"
-    elif lines:
+        selection = prompts.Selection(
+            path=str(path),
+            code="\n".join(all_lines[first - 1 : last]),
+            language=spec.name if spec else None,
+            lines=(first, last) if lines else None,
+        )
+        return prompts.chat_messages(question, selection)
+    if lines:
         raise UsageError("--lines needs --file")
-    return [ChatMessage("system", CHAT_SYSTEM), ChatMessage("user", content)]
+    return prompts.chat_messages(question)
 
 
 async def run_chat(args: argparse.Namespace) -> int:
