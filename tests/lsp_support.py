@@ -1,11 +1,14 @@
-"""Start the real ``tandem serve`` under a real LSP client (pytest-lsp over stdio)."""
+"""Start the real ``tandem serve`` under a real LSP client (pytest-lsp over stdio or TCP)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,13 +18,16 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 TANDEM = str(Path(sys.executable).parent / "tandem")
 
+Span = tuple[tuple[int, int], tuple[int, int]]
+
 
 class Recorder:
-    """Custom notifications from the server, in arrival order."""
+    """Custom notifications from the server, in arrival order, and the initialize result."""
 
     def __init__(self, client: LanguageClient) -> None:
         self.status: list[dict[str, Any]] = []
         self.deltas: list[dict[str, Any]] = []
+        self.result: t.InitializeResult | None = None
         self._changed = asyncio.Event()
 
         @client.feature("tandem/status")
@@ -33,16 +39,24 @@ class Recorder:
         def on_delta(params: Any) -> None:
             self.deltas.append(_plain(params))
 
-    async def wait_status(self, state: str, timeout: float = 10.0) -> dict[str, Any]:
+    async def wait_status(
+        self, state: str, timeout: float = 10.0, since: int = 0
+    ) -> dict[str, Any]:
+        """The latest status in ``state`` among those after the first ``since``."""
+
         async def wait() -> dict[str, Any]:
             while True:
-                for item in reversed(self.status):
+                for item in reversed(self.status[since:]):
                     if item.get("state") == state:
                         return item
                 self._changed.clear()
                 await self._changed.wait()
 
         return await asyncio.wait_for(wait(), timeout)
+
+    @property
+    def state(self) -> str | None:
+        return self.status[-1].get("state") if self.status else None
 
 
 def _plain(params: Any) -> dict[str, Any]:
@@ -54,11 +68,35 @@ def _plain(params: Any) -> dict[str, Any]:
     return {k: v for k, v in vars(params).items() if not k.startswith("_")}
 
 
+def model_env(url: str, model: str = "qwen2.5-coder", **extra: str) -> dict[str, str]:
+    """Environment pointing ``tandem serve`` at an OpenAI-compatible server."""
+    return {
+        "TANDEM_PROVIDER": "openai",
+        "TANDEM_ENDPOINT": url + "/v1",
+        "TANDEM_MODEL": model,
+        **extra,
+    }
+
+
+def initialize_params(
+    root: Path,
+    options: dict[str, Any] | None = None,
+    capabilities: t.ClientCapabilities | None = None,
+) -> t.InitializeParams:
+    return t.InitializeParams(
+        capabilities=capabilities or client_capabilities("visual-studio-code"),
+        root_uri=root.as_uri(),
+        workspace_folders=[t.WorkspaceFolder(root.as_uri(), root.name)],
+        initialization_options=options or {},
+    )
+
+
 @asynccontextmanager
 async def lsp_session(
     root: Path,
     env: dict[str, str] | None = None,
     options: dict[str, Any] | None = None,
+    capabilities: t.ClientCapabilities | None = None,
 ) -> AsyncIterator[tuple[LanguageClient, Recorder]]:
     config = ClientServerConfig(
         server_command=[TANDEM, "serve"],
@@ -67,13 +105,8 @@ async def lsp_session(
     client = await config.start()
     recorder = Recorder(client)
     try:
-        await client.initialize_session(
-            t.InitializeParams(
-                capabilities=client_capabilities("visual-studio-code"),
-                root_uri=root.as_uri(),
-                workspace_folders=[t.WorkspaceFolder(root.as_uri(), root.name)],
-                initialization_options=options or {},
-            )
+        recorder.result = await asyncio.wait_for(
+            client.initialize_session(initialize_params(root, options, capabilities)), 20
         )
         yield client, recorder
     finally:
@@ -92,27 +125,91 @@ def open_text(client: LanguageClient, path: Path, text: str, language: str = "py
 
 
 async def inline(
-    client: LanguageClient, uri: str, line: int, character: int
+    client: LanguageClient, uri: str, line: int, character: int, timeout: float = 10.0
 ) -> list[t.InlineCompletionItem]:
-    result = await client.text_document_inline_completion_async(
-        t.InlineCompletionParams(
-            context=t.InlineCompletionContext(t.InlineCompletionTriggerKind.Automatic),
-            text_document=t.TextDocumentIdentifier(uri),
-            position=t.Position(line, character),
-        )
+    result = await asyncio.wait_for(
+        client.text_document_inline_completion_async(
+            t.InlineCompletionParams(
+                context=t.InlineCompletionContext(t.InlineCompletionTriggerKind.Automatic),
+                text_document=t.TextDocumentIdentifier(uri),
+                position=t.Position(line, character),
+            )
+        ),
+        timeout,
     )
     if result is None:
         return []
     return list(result.items if isinstance(result, t.InlineCompletionList) else result)
 
 
+async def complete(
+    client: LanguageClient,
+    uri: str,
+    line: int,
+    character: int,
+    kind: t.CompletionTriggerKind = t.CompletionTriggerKind.Invoked,
+    timeout: float = 10.0,
+) -> list[t.CompletionItem]:
+    """``textDocument/completion`` (the popup), triggered as ``kind``."""
+    context = t.CompletionContext(
+        kind, trigger_character="." if kind == t.CompletionTriggerKind.TriggerCharacter else None
+    )
+    result = await asyncio.wait_for(
+        client.text_document_completion_async(
+            t.CompletionParams(
+                t.TextDocumentIdentifier(uri), t.Position(line, character), context=context
+            )
+        ),
+        timeout,
+    )
+    if result is None:
+        return []
+    return list(result.items if isinstance(result, t.CompletionList) else result)
+
+
 def change(
     client: LanguageClient, uri: str, version: int, line: int, character: int, text: str
 ) -> None:
-    pos = t.Position(line, character)
+    """Insert ``text`` at one position."""
+    edit(client, uri, version, [(((line, character), (line, character)), text)])
+
+
+def edit(
+    client: LanguageClient, uri: str, version: int, changes: Sequence[tuple[Span, str]]
+) -> None:
+    """One didChange with several ranged changes, applied in order."""
     client.text_document_did_change(
         t.DidChangeTextDocumentParams(
             t.VersionedTextDocumentIdentifier(version=version, uri=uri),
-            [t.TextDocumentContentChangePartial(range=t.Range(pos, pos), text=text)],
+            [
+                t.TextDocumentContentChangePartial(
+                    range=t.Range(t.Position(*start), t.Position(*end)), text=text
+                )
+                for (start, end), text in changes
+            ],
         )
     )
+
+
+async def send_raw(client: LanguageClient, method: str, params: Any, timeout: float = 5.0) -> Any:
+    """A request as raw JSON, past the client's own typing: for malformed params."""
+    msg_id = f"raw-{uuid.uuid4()}"
+    future: Future[Any] = Future()
+    client.protocol._request_futures[msg_id] = future
+    client.protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+    return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+
+
+def free_port() -> int:
+    """A port nothing listens on (closed again at once): for "model down" and --tcp."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fim_parts(prompt: str) -> tuple[str, str]:
+    """The prefix and suffix of a Qwen FIM prompt, around the hole."""
+    _, _, rest = prompt.rpartition("<|fim_prefix|>")
+    prefix, _, rest = rest.partition("<|fim_suffix|>")
+    suffix, _, _ = rest.partition("<|fim_middle|>")
+    return prefix, suffix

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,7 @@ class Session:
         self.engine = ContextEngine(self.root or Path.cwd(), self.index)
         self._gate = asyncio.Semaphore(self.settings.max_concurrent)
         self._inflight: dict[str, asyncio.Task[Any]] = {}
+        self._superseded: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self._state: tuple[State, str] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -90,10 +92,15 @@ class Session:
             self.set_status("ready", f"{self.models.completion.describe()}")
 
     async def reconfigure(self, options: Mapping[str, Any], source: str) -> None:
-        """New settings from the editor: new model clients; caches and index stay."""
+        """New settings from the editor: new model clients; the cache and index stay.
+
+        The cache is keyed by model, but type-ahead is not: its suggestions may come
+        from the old model, so they go.
+        """
         settings = load_settings(self.root, overrides=_flatten(options), overrides_source=source)
         old, self.settings = self.models, settings
         self.models = build_models(settings)
+        self.typeahead = TypeAhead()
         self._gate = asyncio.Semaphore(settings.max_concurrent)
         await old.aclose()
         self.set_status("ready", f"{self.models.completion.describe()}")
@@ -117,7 +124,7 @@ class Session:
         return PromptBudget(total=self.settings.completion.context_tokens)
 
     def cursor(self, snapshot: Snapshot, line: int, character: int) -> Cursor:
-        offset = snapshot.lines.offset(line, character)
+        offset = snapshot.lines.offset(line, character, self.documents.encoding)
         path = Path(uri_path(snapshot.uri))
         syntax = snapshot.parsed or (snapshot.reason or "").startswith("unknown language")
         return Cursor(snapshot.text, offset, path, snapshot.language, snapshot.tree, syntax)
@@ -137,6 +144,9 @@ class Session:
         if (snapshot.reason or "").startswith("binary"):
             self.set_status("inactive", f"{Path(uri_path(uri)).name}: binary file")
             return None
+        if self._state is not None and self._state[0] == "inactive":
+            # "inactive" was about the binary file; this one can be completed
+            self.set_status("ready", self.models.completion.describe())
         try:
             cursor = self.cursor(snapshot, line, character)
         except InvalidPosition as exc:
@@ -149,6 +159,7 @@ class Session:
         task = asyncio.current_task()
         previous = self._inflight.get(uri)
         if previous is not None and previous is not task and not previous.done():
+            self._superseded.add(previous)
             previous.cancel()
         if task is not None:
             self._inflight[uri] = task
@@ -156,10 +167,17 @@ class Session:
             return await self._inline(uri, cursor, started)
         except asyncio.CancelledError:
             self.stats.cancelled += 1
+            if task is not None and task in self._superseded and task.cancelling() == 1:
+                # Replaced by a newer request, not cancelled by the editor: an empty
+                # answer, since an error response would be logged as a failure.
+                task.uncancel()
+                return None
             raise
         finally:
-            if task is not None and self._inflight.get(uri) is task:
-                del self._inflight[uri]
+            if task is not None:
+                self._superseded.discard(task)
+                if self._inflight.get(uri) is task:
+                    del self._inflight[uri]
 
     async def _inline(self, uri: str, cursor: Cursor, started: float) -> InlineAnswer | None:
         if self.settings.debounce_ms:
