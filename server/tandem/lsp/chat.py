@@ -64,6 +64,7 @@ def register(server: lsp_server.TandemServer) -> None:
         with response_errors():
             request = chat_request(args)
             session = ls.require()
+            await session.settle()
 
             def on_delta(piece: str) -> None:
                 if request.token is not None:
@@ -77,9 +78,13 @@ def register(server: lsp_server.TandemServer) -> None:
     options = t.CodeActionOptions(code_action_kinds=KINDS, resolve_provider=True)
 
     @server.feature(t.TEXT_DOCUMENT_CODE_ACTION, options)
-    def code_actions(ls: lsp_server.TandemServer, params: t.CodeActionParams) -> list[t.CodeAction]:
+    async def code_actions(
+        ls: lsp_server.TandemServer, params: t.CodeActionParams
+    ) -> list[t.CodeAction]:
         """The four actions, without asking the model; none where there is no code."""
         session = ls.session
+        if session is not None:
+            await session.settle()
         uri, span = params.text_document.uri, span_of(params.range)
         if session is None or not assist.actionable(session, uri, span):
             return []
@@ -105,6 +110,7 @@ def register(server: lsp_server.TandemServer) -> None:
                 action.command = explain_command(CHAT, uri, span)
                 return action
             session = ls.require()
+            await session.settle()
             versioned, create = edit_support(ls.client_capabilities)
             if name == "tests":
                 insertion = await assist.write_tests(session, uri, span, version, new_files=create)

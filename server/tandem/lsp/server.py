@@ -23,8 +23,7 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
 from tandem import __version__
-from tandem.context.documents import UnknownDocument, uri_path
-from tandem.context.positions import InvalidPosition
+from tandem.context.documents import uri_path
 from tandem.lsp import chat
 from tandem.lsp.session import Session, load_session_settings
 
@@ -157,7 +156,11 @@ def build_server(
     @server.feature(t.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: TandemServer, params: t.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
-        ls.require().documents.open(doc.uri, doc.text, doc.language_id, doc.version)
+        session = ls.require()
+        session.edit(
+            lambda: session.documents.open(doc.uri, doc.text, doc.language_id, doc.version),
+            "didOpen",
+        )
 
     @server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: TandemServer, params: t.DidChangeTextDocumentParams) -> None:
@@ -170,20 +173,20 @@ def build_server(
             else:
                 changes.append((None, change.text))
         session = ls.require()
-        try:
-            session.documents.change(
-                params.text_document.uri, params.text_document.version, changes
-            )
-        except (UnknownDocument, InvalidPosition) as exc:
-            log.warning("didChange ignored: %s", exc)
+        uri, version = params.text_document.uri, params.text_document.version
+        session.edit(lambda: session.documents.change(uri, version, changes), "didChange")
 
     @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: TandemServer, params: t.DidCloseTextDocumentParams) -> None:
         session = ls.require()
         uri = params.text_document.uri
-        if uri in session.documents:
-            session.documents.close(uri)
-        session.typeahead.forget(uri)
+
+        def close() -> None:
+            if uri in session.documents:
+                session.documents.close(uri)
+            session.typeahead.forget(uri)
+
+        session.edit(close, "didClose")
 
     @server.feature(t.TEXT_DOCUMENT_DID_SAVE)
     async def did_save(ls: TandemServer, params: t.DidSaveTextDocumentParams) -> None:

@@ -14,6 +14,7 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -83,6 +84,11 @@ class Session:
         self._superseded: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self._state: tuple[State, str] | None = None
         self._warming: asyncio.Future[None] | None = None
+        # Document events are applied in order on one thread: parsing a big file
+        # must not stall message handling, and requests wait only for the edits
+        # that arrived before them.
+        self._editor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-documents")
+        self._last_edit: asyncio.Future[Any] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -125,6 +131,23 @@ class Session:
         await old.aclose()
         self.set_status("ready", f"{self.models.completion.describe()}")
 
+    def edit(self, apply: Callable[[], Any], what: str) -> None:
+        """Run a document event (open, change, close) on the document thread, in order."""
+        future = asyncio.get_running_loop().run_in_executor(self._editor, apply)
+
+        def report(done: asyncio.Future[Any]) -> None:
+            if not done.cancelled() and done.exception() is not None:
+                log.warning("%s ignored: %s", what, done.exception())
+
+        future.add_done_callback(report)
+        self._last_edit = future
+
+    async def settle(self) -> None:
+        """Wait until the document events received so far are applied."""
+        last = self._last_edit
+        if last is not None and not last.done():
+            await asyncio.wait([last])
+
     async def close(self) -> None:
         if self._warming is not None:
             self._warming.cancel()
@@ -134,6 +157,7 @@ class Session:
         if self.index is not None:
             self.index.close()
         self.cache.close()
+        self._editor.shutdown(wait=False)
 
     def set_status(self, state: State, message: str) -> None:
         if self._state != (state, message):
@@ -159,6 +183,7 @@ class Session:
         """
         started = time.perf_counter()
         self.stats.requests += 1
+        await self.settle()
         document = self.documents.get(uri)
         if document is None:
             return None
