@@ -66,6 +66,8 @@ import httpx
 from lsprotocol import types as t
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from tables import ms, percentile, table
+
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
 TANDEM = str(Path(sys.executable).parent / "tandem")
@@ -85,42 +87,6 @@ OPEN_TABS = 20  # documents kept open in section 2 (older ones are closed)
 
 
 # ---- statistics and printing (as in bench/models.py) -----------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100), linearly interpolated between order statistics."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    pos = (len(ordered) - 1) * q / 100
-    low = int(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.2f}"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return (
-            "| "
-            + " | ".join(
-                c.rjust(w) if i else c.ljust(w)
-                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-            )
-            + " |"
-        )
-
-    rule = (
-        "|"
-        + "|".join(("-" * (w + 1) + ":") if i else ("-" * (w + 2)) for i, w in enumerate(widths))
-        + "|"
-    )
-    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
 
 
 def verdict(ok: bool) -> str:
@@ -950,6 +916,7 @@ import tandem.lsp.server
 collect()
 imported, gc_imported = status()["VmRSS"], collect()
 from tandem.models.tokens import tokenizer_for_model
+
 t0 = time.perf_counter()
 tokenizer = tokenizer_for_model(sys.argv[1])
 tokenizer.count("x = 1")
