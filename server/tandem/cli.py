@@ -20,7 +20,7 @@ from pathlib import Path
 from tandem import __version__
 from tandem import chat_prompts as prompts
 from tandem.cache import CompletionCache
-from tandem.completion import PositionError, complete, offset_at, prepare
+from tandem.completion import PositionError, Prepared, finish, offset_at, prepare
 from tandem.config import ConfigError, Settings, describe, find_root, load_settings
 from tandem.context.engine import ContextEngine, Cursor
 from tandem.context.index import WorkspaceIndex
@@ -180,22 +180,30 @@ def budget_for(args: argparse.Namespace, settings: Settings) -> PromptBudget:
     return PromptBudget(total=total)
 
 
+async def prepare_at(
+    args: argparse.Namespace, models: Models, settings: Settings, root: Path, cursor: Cursor
+) -> Prepared:
+    """The first half of a completion, shared by ``complete`` and ``context``."""
+    engine = await asyncio.to_thread(engine_for, root, settings)
+    return await prepare(
+        engine,
+        models.completion,
+        cursor,
+        budget=budget_for(args, settings),
+        max_tokens=args.max_tokens or settings.completion.max_tokens,
+        temperature=settings.completion.temperature,
+        neighbours=recent_files(engine, cursor),
+    )
+
+
 async def run_complete(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
     cursor, settings, root, line, column = cursor_for(args)
     models = build_models(settings)
     cache = None if args.no_cache else CompletionCache(settings.cache_dir / "completions")
     try:
-        engine = await asyncio.to_thread(engine_for, root, settings)
-        result = await complete(
-            engine,
-            models.completion,
-            cursor,
-            budget=budget_for(args, settings),
-            max_tokens=args.max_tokens or settings.completion.max_tokens,
-            temperature=settings.completion.temperature,
-            neighbours=recent_files(engine, cursor),
-            cache=cache,
-        )
+        prepared = await prepare_at(args, models, settings, root, cursor)
+        result = await finish(models.completion, prepared, cache, started)
     finally:
         await models.aclose()
         if cache is not None:
@@ -223,16 +231,7 @@ async def run_context(args: argparse.Namespace) -> int:
     cursor, settings, root, _, _ = cursor_for(args)
     models = build_models(settings)
     try:
-        engine = await asyncio.to_thread(engine_for, root, settings)
-        prepared = await prepare(
-            engine,
-            models.completion,
-            cursor,
-            budget=budget_for(args, settings),
-            max_tokens=args.max_tokens or settings.completion.max_tokens,
-            temperature=settings.completion.temperature,
-            neighbours=recent_files(engine, cursor),
-        )
+        prepared = await prepare_at(args, models, settings, root, cursor)
         tokenizer = await models.completion.tokenizer()
     finally:
         await models.aclose()

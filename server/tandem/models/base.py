@@ -109,6 +109,27 @@ class ModelClient(ABC):
     def describe(self) -> str:
         return f"{self.provider}:{self.model}"
 
+    def messages_for(self, request: FimRequest) -> list[dict[str, str]]:
+        """The hole-filling conversation for chat-only models (the ``chat`` template)."""
+        return self.template.render_chat(
+            request.prefix,
+            request.suffix,
+            request.snippets,
+            path=request.path,
+            language=request.language,
+        )
+
+    def prompt_for(self, request: FimRequest) -> str:
+        """The prompt text for FIM and prefix templates."""
+        return self.template.render(
+            request.prefix,
+            request.suffix,
+            request.snippets,
+            path=request.path,
+            repo_name=request.repo_name,
+            comment=request.comment,
+        )
+
     def stop_sequences(self, request: FimRequest) -> list[str]:
         """The template's stops plus the caller's, without duplicates, in order."""
         return list(dict.fromkeys([*self.template.stop, *request.stop]))

@@ -56,23 +56,10 @@ class LlamaCppClient(ModelClient):
             }
             return WireRequest("infill", body)
         if self.template.kind == "chat":
-            messages = self.template.render_chat(
-                request.prefix,
-                request.suffix,
-                request.snippets,
-                path=request.path,
-                language=request.language,
-            )
+            messages = self.messages_for(request)
             body = self._chat_body(messages, request.max_tokens, request.temperature, None, stops)
             return WireRequest(CHAT_PATH, body, chat=True)
-        prompt = self.template.render(
-            request.prefix,
-            request.suffix,
-            request.snippets,
-            path=request.path,
-            repo_name=request.repo_name,
-            comment=request.comment,
-        )
+        prompt = self.prompt_for(request)
         return WireRequest("completion", {"prompt": prompt, **common})
 
     async def complete(self, request: FimRequest) -> AsyncIterator[str]:

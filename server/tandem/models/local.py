@@ -108,14 +108,9 @@ class LocalClient(ModelClient):
         """The in-process call, shown as a request: llama-cpp-python's own arguments."""
         common = {"max_tokens": request.max_tokens, "temperature": request.temperature}
         if self.template.kind == "chat":
-            messages = self.template.render_chat(
-                request.prefix, request.suffix, request.snippets, path=request.path
-            )
+            messages = self.messages_for(request)
             return WireRequest("create_chat_completion", {"messages": messages, **common}, True)
-        prompt = self.template.render(
-            request.prefix, request.suffix, request.snippets, path=request.path,
-            comment=request.comment,
-        )  # fmt: skip
+        prompt = self.prompt_for(request)
         body = {"prompt": prompt, **common, "stop": self.stop_sequences(request)}
         return WireRequest("create_completion", body)
 

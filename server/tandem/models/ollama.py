@@ -39,22 +39,9 @@ class OllamaClient(ModelClient):
             "stop": self.stop_sequences(request),
         }
         if self.template.kind == "chat":
-            messages = self.template.render_chat(
-                request.prefix,
-                request.suffix,
-                request.snippets,
-                path=request.path,
-                language=request.language,
-            )
+            messages = self.messages_for(request)
             return WireRequest("api/chat", self._chat_body(messages, options, None), chat=True)
-        prompt = self.template.render(
-            request.prefix,
-            request.suffix,
-            request.snippets,
-            path=request.path,
-            repo_name=request.repo_name,
-            comment=request.comment,
-        )
+        prompt = self.prompt_for(request)
         body = {"model": self.model, "prompt": prompt, "raw": True, "stream": True}
         return WireRequest("api/generate", {**body, "options": options})
 

@@ -57,23 +57,10 @@ class OpenAIClient(ModelClient):
     def fim_request(self, request: FimRequest) -> WireRequest:
         stops = self.stop_sequences(request)[:MAX_SERVER_STOPS] or None
         if self.template.kind == "chat":
-            messages = self.template.render_chat(
-                request.prefix,
-                request.suffix,
-                request.snippets,
-                path=request.path,
-                language=request.language,
-            )
+            messages = self.messages_for(request)
             body = self._chat_body(messages, request.max_tokens, request.temperature, stops)
             return WireRequest(self.chat_path, body, chat=True)
-        prompt = self.template.render(
-            request.prefix,
-            request.suffix,
-            request.snippets,
-            path=request.path,
-            repo_name=request.repo_name,
-            comment=request.comment,
-        )
+        prompt = self.prompt_for(request)
         body = self._body(
             prompt=prompt,
             max_tokens=request.max_tokens,
