@@ -63,6 +63,16 @@ def _s(*names: str) -> frozenset[str]:
     return frozenset(names)
 
 
+# TypeScript and TSX are two grammars with the same node names.
+TS_SCOPES = _s(
+    "function_declaration", "class_declaration", "method_definition", "function_expression",
+    "arrow_function", "interface_declaration", "abstract_class_declaration", "internal_module",
+    "enum_declaration",
+)  # fmt: skip
+TS_BLOCKS = _s(
+    "statement_block", "class_body", "interface_body", "object", "enum_body", "object_type"
+)
+
 LANGUAGES: tuple[LanguageSpec, ...] = (
     LanguageSpec(
         "python", (".py", ".pyi"), "tree_sitter_python",
@@ -80,21 +90,15 @@ LANGUAGES: tuple[LanguageSpec, ...] = (
     LanguageSpec(
         "typescript", (".ts", ".mts", ".cts"), "tree_sitter_typescript", "language_typescript",
         comment="//",
-        scope_types=_s("function_declaration", "class_declaration", "method_definition",
-                       "function_expression", "arrow_function", "interface_declaration",
-                       "abstract_class_declaration", "internal_module", "enum_declaration"),
-        block_types=_s("statement_block", "class_body", "interface_body", "object",
-                       "enum_body", "object_type"),
+        scope_types=TS_SCOPES,
+        block_types=TS_BLOCKS,
         index_files=("index.ts", "index.tsx", "index.js"),
     ),
     LanguageSpec(
         "tsx", (".tsx",), "tree_sitter_typescript", "language_tsx", "tree-sitter-typescript",
         comment="//",
-        scope_types=_s("function_declaration", "class_declaration", "method_definition",
-                       "function_expression", "arrow_function", "interface_declaration",
-                       "abstract_class_declaration", "internal_module", "enum_declaration"),
-        block_types=_s("statement_block", "class_body", "interface_body", "object",
-                       "enum_body", "object_type"),
+        scope_types=TS_SCOPES,
+        block_types=TS_BLOCKS,
         index_files=("index.tsx", "index.ts", "index.js"),
     ),
     LanguageSpec(
