@@ -22,11 +22,12 @@ from typing import Any, Literal
 from tandem.cache import CompletionCache, TypeAhead, request_key
 from tandem.completion import Completion, Prepared, cache_key, finish, prepare
 from tandem.config import ConfigError, Settings, load_settings
-from tandem.context.documents import DocumentStore, Snapshot, uri_path
+from tandem.context.documents import MAX_PARSE_BYTES, DocumentStore, Snapshot, uri_path
 from tandem.context.engine import ContextEngine, Cursor
 from tandem.context.index import WorkspaceIndex
 from tandem.context.positions import InvalidPosition
 from tandem.context.prompt import PromptBudget
+from tandem.context.workspace import is_ignored
 from tandem.models import Models, build_models
 from tandem.models.errors import ModelError
 
@@ -89,6 +90,7 @@ class Session:
         # that arrived before them.
         self._editor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-documents")
         self._last_edit: asyncio.Future[Any] | None = None
+        self._ignored: dict[str, str | None] = {}
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -188,11 +190,12 @@ class Session:
         if document is None:
             return None
         snapshot = document.snapshot()
-        if (snapshot.reason or "").startswith("binary"):
-            self.set_status("inactive", f"{Path(uri_path(uri)).name}: binary file")
+        excluded = self.excluded(uri, snapshot)
+        if excluded is not None:
+            self.set_status("inactive", f"{Path(uri_path(uri)).name}: {excluded}")
             return None
         if self._state is not None and self._state[0] == "inactive":
-            # "inactive" was about the binary file; this one can be completed
+            # "inactive" was about another file; this one can be completed
             self.set_status("ready", self.models.completion.describe())
         try:
             cursor = self.cursor(snapshot, line, character)
@@ -225,6 +228,24 @@ class Session:
                 self._superseded.discard(task)
                 if self._inflight.get(uri) is task:
                     del self._inflight[uri]
+
+    def excluded(self, uri: str, snapshot: Snapshot) -> str | None:
+        """Why Tandem will not complete in this document: binary, too large, or ignored.
+
+        Ignore rules (.gitignore, .tandemignore, the deny list) are judged once per
+        document and again when an ignore file changes.
+        """
+        reason = snapshot.reason or ""
+        if reason.startswith(("binary", "too large")):
+            return reason.split(":")[0]
+        if uri not in self._ignored:
+            verdict = None
+            if self.root is not None and uri.startswith("file:"):
+                path = Path(uri_path(uri))
+                if path.is_relative_to(self.root):
+                    verdict = is_ignored(self.root, path, max_bytes=MAX_PARSE_BYTES)
+            self._ignored[uri] = verdict
+        return self._ignored[uri]
 
     def position_key(self, cursor: Cursor) -> str:
         """A cheap key for "this text around this cursor", looked up before any prompt work.
@@ -304,6 +325,8 @@ class Session:
     # ---- documents and workspace ------------------------------------------------------------
 
     async def file_changed(self, uri: str) -> None:
+        if uri.endswith((".gitignore", ".tandemignore")):
+            self._ignored.clear()
         if self.index is not None and uri.startswith("file:"):
             await asyncio.to_thread(self.index.update, Path(uri_path(uri)))
 
