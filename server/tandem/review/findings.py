@@ -1,0 +1,79 @@
+"""What a review produces: findings, skipped files, and a summary; shared by every format."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Severity = Literal["error", "warning", "info"]
+SEVERITIES: tuple[Severity, ...] = ("info", "warning", "error")  # ascending
+RANK = {name: i for i, name in enumerate(SEVERITIES)}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem the model reported, already checked against the diff."""
+
+    path: str  # repo-relative, forward slashes
+    line: int  # 1-based, in the new version of the file
+    end_line: int
+    severity: Severity
+    rule: str  # short kebab-case id, e.g. "null-dereference"
+    message: str
+    suggestion: str | None = None
+    code: str = ""  # the source line at ``line`` (for Markdown and fingerprints)
+
+    def fingerprint(self) -> str:
+        """Stable across runs and line shifts: path, rule and the code, not the line number."""
+        blob = "\0".join([self.path, self.rule, " ".join(self.code.split()), self.message[:80]])
+        return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("code")
+        if data["suggestion"] is None:
+            data.pop("suggestion")
+        return data
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file (or part of one) that was not reviewed, and why."""
+
+    path: str
+    reason: str  # e.g. "lock file", "binary", "deleted", "generated", "could not be reviewed: ..."
+
+
+@dataclass
+class ReviewResult:
+    findings: list[Finding] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    files_reviewed: int = 0
+    hunks_reviewed: int = 0
+    model_requests: int = 0
+    cached_requests: int = 0
+    dropped_findings: int = 0  # invalid entries, or outside the diff
+    model: str = ""
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(1 for f in self.findings if f.severity == s) for s in SEVERITIES}
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "files_reviewed": self.files_reviewed,
+            "hunks_reviewed": self.hunks_reviewed,
+            "findings": len(self.findings),
+            "by_severity": self.counts(),
+            "skipped": len(self.skipped),
+            "dropped_findings": self.dropped_findings,
+            "model_requests": self.model_requests,
+            "cached_requests": self.cached_requests,
+            "model": self.model,
+        }
+
+    def fails(self, fail_on: str) -> bool:
+        """True when a finding is at or above ``fail_on`` (``none`` never fails)."""
+        if fail_on == "none":
+            return False
+        return any(RANK[f.severity] >= RANK[fail_on] for f in self.findings)  # type: ignore[index]
