@@ -4,8 +4,10 @@ It answers OpenAI SSE (``/v1/completions``, ``/v1/chat/completions``), Azure pat
 Ollama NDJSON (``/api/generate``, ``/api/chat``) and llama.cpp (``/infill``,
 ``/completion``, ``/tokenize``, ``/v1/chat/completions``). It records what it
 received, and can be told to be slow, fail with any status (with Retry-After),
-hang, send garbage, or cut a stream mid-way. It notices when a client goes away
-mid-answer, so tests can prove that cancelling aborts the HTTP request.
+hang, send garbage (a line that is not JSON, or raw binary junk), cut a stream
+mid-way, or stream a huge answer as fast as the socket takes it. It notices when
+a client goes away mid-answer, so tests can prove that cancelling aborts the HTTP
+request. Given a certificate and key it speaks HTTPS instead (for TLS faults).
 
 Run it by hand: ``python tests/modelserver.py --port 8090``.
 """
@@ -16,6 +18,7 @@ import argparse
 import json
 import select
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -37,6 +40,10 @@ class Behaviour:
     cut_after: int | None = None  # close the connection after this many pieces
     garbage: bool = False  # send a line that is not JSON
     error_body: str = '{"error": {"message": "injected failure"}}'
+    body: bytes | None = None  # a 200 whose whole body is these bytes: junk, or hand-made
+    huge: int = 0  # stream about this many bytes of answer, as fast as the client reads
+    huge_shape: str = "events"  # "events": many small well-formed events; "token": one
+    # event holding one enormous token; "line": one line with no end and no framing
 
 
 @dataclass
@@ -53,7 +60,12 @@ class Recorded:
 
 
 class ModelServer:
-    def __init__(self, tokens: list[str] | None = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        tokens: list[str] | None = None,
+        port: int = 0,
+        tls: tuple[str, str] | None = None,  # (certificate file, key file): serve HTTPS
+    ) -> None:
         self.tokens = tokens or ["Hello", ",", " world", "!"]
         self.requests: list[Recorded] = []
         self.script: deque[Behaviour] = deque()
@@ -69,12 +81,18 @@ class ModelServer:
 
         self.httpd = _QuietServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.httpd.tls = context
+            self.scheme = "https"
         self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     def start(self) -> ModelServer:
         self._thread.start()
@@ -117,6 +135,14 @@ class ModelServer:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, address = super().get_request()
+        if self.tls is not None:  # the handshake happens in the handler's thread, not here
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, address
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # clients that hang up mid-answer are what several tests are about
 
@@ -130,6 +156,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.do_handshake()  # a failed handshake ends this connection only
         super().setup()
         with self.owner._lock:
             self.owner.connections_opened += 1
@@ -182,6 +210,9 @@ class _Handler(BaseHTTPRequestHandler):
         if b.status >= 400:
             self._raw(b.status, b.error_body, retry_after=b.retry_after)
             return
+        if b.body is not None:
+            self._body(b.body)
+            return
         path = rec.path
         if path.endswith("/tokenize"):
             content = rec.body.get("content", "") if isinstance(rec.body, dict) else ""
@@ -210,6 +241,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if b.garbage:
             self._chunk(b"data: {this is not json\n\n" if not ndjson else b"{not json\n")
+        if b.huge:
+            self._huge(b, event, ndjson)
+            return
         for i, token in enumerate(tokens):
             if b.cut_after is not None and i >= b.cut_after:
                 self.close_connection = True
@@ -225,6 +259,33 @@ class _Handler(BaseHTTPRequestHandler):
         if not ndjson and not rec.path.endswith(("/infill", "/completion")):
             self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")
+
+    def _huge(self, b: Behaviour, event: Any, ndjson: bool) -> None:
+        """About ``b.huge`` bytes in 64 KiB writes: a server gone mad, or a hostile one."""
+        piece = 64 * 1024
+        if b.huge_shape == "line":  # no newline, no framing: a reader must not buffer it all
+            block = b"x" * piece
+            for _ in range(0, b.huge, piece):
+                self._chunk(block)
+            self._chunk(b"")
+            return
+        if b.huge_shape == "token":  # one well-formed event, enormous
+            self._chunk(_frame(event("y" * b.huge, False), ndjson))
+        else:
+            frame = _frame(event("z" * 200, False), ndjson)  # no newline in the text
+            block = frame * max(1, piece // len(frame))
+            for _ in range(0, b.huge, len(block)):
+                self._chunk(block)
+        self._chunk(_frame(event("", True), ndjson))
+        self._chunk(b"")
+
+    def _body(self, data: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")

@@ -189,6 +189,7 @@ ENV_CASES = [
     ("TANDEM_CHAT_MODEL", "gpt-4o", "chat.model", "gpt-4o"),
     ("TANDEM_CHAT_API_KEY", SECRET, "chat.api_key", SECRET),
     ("TANDEM_TIMEOUT", "12.5", "timeout", 12.5),
+    ("TANDEM_EXCLUDE", "*.sql, internal/", "exclude", ("*.sql", "internal/")),
 ]
 
 

@@ -81,7 +81,7 @@ async def test_cancelling_stops_generation_between_tokens():
     acquired = await asyncio.to_thread(model.lock.acquire, True, 10)
     assert acquired
     model.lock.release()
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0  # 400 tokens would take ~5 s; a token or two, ms
     for worker in [t for t in threading.enumerate() if t.name == "tandem-local-model"]:
         worker.join(1.0)
         assert not worker.is_alive()

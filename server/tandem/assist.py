@@ -31,7 +31,9 @@ from tandem.context.positions import InvalidPosition, LineIndex
 from tandem.context.prompt import relative, scope_headers
 from tandem.lsp.session import Session
 from tandem.models import ChatMessage, ChatOptions
-from tandem.models.errors import ModelError
+from tandem.models.base import answer_limit
+from tandem.models.errors import ModelError, ModelResponseError
+from tandem.models.redact import restore
 from tandem.models.tokens import EstimatedTokenizer
 
 Position = tuple[int, int]  # (line, character) in the session's position encoding
@@ -52,6 +54,10 @@ class StaleDocument(Exception):
 
 class AnswerError(Exception):
     """The model failed, or gave nothing usable; the message is one line for the user."""
+
+
+class Excluded(Exception):
+    """The document is excluded (ignore rules, the secrets deny list, the exclude setting)."""
 
 
 @dataclass(frozen=True)
@@ -119,11 +125,14 @@ def actionable(session: Session, uri: str, span: Span) -> bool:
         start, end = offsets(session, snapshot, span)
     except BadRequest:
         return False
+    if session.excluded(uri, snapshot) is not None:
+        return False
     return bool(snapshot.text[start:end].strip())
 
 
 async def pick(session: Session, uri: str, span: Span, version: int | None = None) -> Picked:
     snapshot = locate(session, uri, span, version)
+    refuse_excluded(session, uri, snapshot)
     start, end = offsets(session, snapshot, span)
     line_start = snapshot.lines.line_bounds(snapshot.lines.line_of(start))[0]
     shown, place = layout(snapshot.text[start:end], snapshot.text[line_start:start])
@@ -147,6 +156,15 @@ async def pick(session: Session, uri: str, span: Span, version: int | None = Non
         definitions=definitions,
     )
     return Picked(snapshot, span, selection, place)
+
+
+def refuse_excluded(session: Session, uri: str, snapshot: Snapshot) -> None:
+    """No chat or code action on an excluded document: nothing of it may reach a model."""
+    reason = session.excluded(uri, snapshot)
+    if reason is not None:
+        name = Path(uri_path(uri)).name
+        session.set_status("inactive", f"{name}: {reason}")
+        raise Excluded(f"{name} is excluded from Tandem ({reason}): no chat or code actions")
 
 
 def _cursor(snapshot: Snapshot, path: Path, offset: int) -> Cursor:
@@ -216,10 +234,18 @@ async def ask(
     chat = session.settings.chat
     options = ChatOptions(max_tokens=chat.max_tokens, temperature=chat.temperature)
     pieces: list[str] = []
+    size, limit = 0, answer_limit(options.max_tokens)
     session.set_status("busy", f"asking {client.describe()}")
     try:
         async for piece in client.chat(messages, options):
             if piece:
+                size += len(piece)
+                if size > limit:
+                    raise ModelResponseError(
+                        f"{client.describe()} sent over {limit} characters for "
+                        f"{options.max_tokens} tokens; stopped reading",
+                        hint="the server ignores max_tokens",
+                    )
                 pieces.append(piece)
                 if on_delta is not None:
                     on_delta(piece)
@@ -247,11 +273,22 @@ async def chat(
     return await ask(session, chat_messages(question, picked.selection, history), on_delta)
 
 
-async def _code(session: Session, messages: Sequence[ChatMessage]) -> str:
+async def _code(session: Session, messages: Sequence[ChatMessage], source: str) -> str:
+    """The code of the answer, with the secrets of ``source`` it was shown redacted put back.
+
+    Writing ``<redacted:...>`` into the file would destroy the real value; a placeholder
+    that cannot be traced to one secret of ``source`` refuses the edit instead.
+    """
     code = extract_code(await ask(session, messages))
     if code is None:
         raise AnswerError("the model answered without any code")
-    return code
+    restored = restore(code, source)
+    if restored is None:
+        raise AnswerError(
+            "the answer holds a redacted secret (<redacted:...>) that cannot be put back; "
+            "nothing was changed"
+        )
+    return restored
 
 
 async def rewrite(
@@ -259,7 +296,8 @@ async def rewrite(
 ) -> Replacement:
     """Fix or document the selection: the model's code, indented to take its place."""
     picked = await pick(session, uri, span, version)
-    code = await _code(session, action_messages(action, picked.selection))
+    # The edit replaces the selection in place: secrets of this document may be put back.
+    code = await _code(session, action_messages(action, picked.selection), picked.snapshot.text)
     return Replacement(uri, picked.snapshot.version, span, fit(code, picked.layout))
 
 
@@ -278,11 +316,12 @@ async def write_tests(
         tests_name = where_tests_go(picked.selection.path, language)
     encoding = session.documents.encoding
     if tests_name is None:
-        code = await _code(session, action_messages("tests", picked.selection))
+        code = await _code(session, action_messages("tests", picked.selection), "")
         snapshot = picked.snapshot
         return _append(uri, snapshot.version, snapshot.lines, code, language, encoding)
     target = Path(uri_path(uri)).with_name(PurePosixPath(tests_name).name)
-    code = await _code(session, action_messages("tests", picked.selection, tests_name))
+    # New code elsewhere: a placeholder there is refused, never filled with a copied secret.
+    code = await _code(session, action_messages("tests", picked.selection, tests_name), "")
     open_doc = session.documents.get(target.as_uri())
     if open_doc is not None:
         snap = open_doc.snapshot()

@@ -1,4 +1,4 @@
-"""The ``tandem`` command: complete, chat, doctor (serve, context and review come later).
+"""The ``tandem`` command: complete, context, chat, serve, doctor, review.
 
 Every failure a user can cause or fix prints one line on stderr saying what
 failed and what to do, and exits with its own code (see ``EXIT_CODES``); the
@@ -26,8 +26,10 @@ from tandem.context.engine import ContextEngine, Cursor
 from tandem.context.index import WorkspaceIndex
 from tandem.context.languages import language_for_path
 from tandem.context.prompt import PromptBudget
+from tandem.context.workspace import excluded as exclusion_reason
 from tandem.models import ChatMessage, ChatOptions, FimRequest, Models, build_models, collect
 from tandem.models.errors import ModelError
+from tandem.models.redact import redact_body
 
 EXIT_CODES = {
     0: "success",
@@ -98,7 +100,65 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="show settings and where they came from; test each model")
     _common(p)
+    _review_parser(sub)
     return parser
+
+
+REVIEW_FORMATS = ("text", "markdown", "json", "sarif", "github", "gitlab", "rdjson")
+REVIEW_EXIT_CODES = (
+    "0 no findings at or above --fail-on; 1 findings at or above --fail-on; "
+    "2 bad usage, invalid setting, git or diff error; "
+    "3 the model could not be reached, or failed after retries (the reviewer is broken, "
+    "not the code)"
+)
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
+    return number
+
+
+def _review_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "review",
+        help="review a git diff with the chat model: findings for CI (SARIF, GitHub, GitLab, ...)",
+        description="Review the changes between the merge base of --base and --head (or a "
+        "unified diff) with the chat model, and report findings. Progress goes to stderr.",
+        epilog=f"exit codes: {REVIEW_EXIT_CODES}",
+    )
+    p.add_argument(
+        "--base", metavar="REF", help="compare with this (default: the upstream, else origin/HEAD)"
+    )
+    p.add_argument("--head", metavar="REF", help="the revision to review (default: HEAD)")
+    p.add_argument("--diff", metavar="FILE|-", help="review this unified diff (- reads stdin)")
+    p.add_argument("--format", choices=REVIEW_FORMATS, default="text", help="default: text")
+    p.add_argument("--output", type=Path, metavar="FILE", help="write the report here")
+    p.add_argument(
+        "--fail-on",
+        choices=("none", "info", "warning", "error"),
+        default="none",
+        help="exit 1 when a finding is at or above this severity (default: none)",
+    )
+    p.add_argument("--include", action="append", default=[], metavar="GLOB",
+                   help="review only matching files (gitignore syntax; repeatable)")  # fmt: skip
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                   help="do not review matching files (gitignore syntax; repeatable)")  # fmt: skip
+    p.add_argument("--max-findings", type=_positive, metavar="N", help="report the N most severe")
+    p.add_argument("--concurrency", type=_positive, metavar="N",
+                   help="model requests at once (default: max_concurrent, 2)")  # fmt: skip
+    p.add_argument(
+        "--trust-base-config",
+        action="store_true",
+        help="read .tandem.toml and .tandemignore from the base revision, not the working tree "
+        "(for untrusted pull requests)",
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress or summary on stderr")
+    _common(p)
 
 
 def parse_location(value: str) -> tuple[Path, int, int]:
@@ -131,21 +191,29 @@ def settings_for(args: argparse.Namespace, path: Path | None = None) -> Settings
     return load_settings(root, overrides=overrides)
 
 
+def refuse_excluded(path: Path, root: Path, settings: Settings) -> None:
+    """Nothing of an excluded file is sent, whatever the command: one line, exit 2."""
+    reason = exclusion_reason(root, path.resolve(), max_bytes=2**62, exclude=settings.exclude)
+    if reason is not None and not reason.startswith(("binary", "unreadable")):
+        raise UsageError(f"{path} is excluded from Tandem ({reason}); nothing of it is sent")
+
+
 def cursor_for(args: argparse.Namespace) -> tuple[Cursor, Settings, Path, int, int]:
     path, line, column = parse_location(args.location)
+    settings = settings_for(args, path)
+    root = find_root(path, args.root)
+    refuse_excluded(path, root, settings)
     text = read_source(path)
     try:
         offset = offset_at(text, line, column)
     except PositionError as exc:
         raise UsageError(f"{path}: {exc}") from None
-    settings = settings_for(args, path)
-    root = find_root(path, args.root)
     return Cursor(text, offset, path.resolve()), settings, root, line, column
 
 
 def engine_for(root: Path, settings: Settings) -> ContextEngine:
     """The workspace's symbol index (cached on disk) behind a context engine."""
-    index = WorkspaceIndex(root, settings.cache_dir)
+    index = WorkspaceIndex(root, settings.cache_dir, exclude=settings.exclude)
     index.build()
     return ContextEngine(root, index)
 
@@ -237,11 +305,13 @@ async def run_context(args: argparse.Namespace) -> int:
         await models.aclose()
     prompt = prepared.prompt
     wire = prompt.wire
-    shown = wire.body.get("prompt", wire.body)
+    # What is sent is the redacted body (HttpEndpoint redacts with the same function).
+    body = redact_body(wire.body)
+    shown = body.get("prompt", body)
     if args.json:
         payload = {
             "prompt": shown,
-            "request": {"path": wire.path, "body": wire.body},
+            "request": {"path": wire.path, "body": body},
             "model": models.completion.describe(),
             "template": models.completion.template.name,
             "tokens": prompt.tokens,
@@ -249,8 +319,8 @@ async def run_context(args: argparse.Namespace) -> int:
             "tokenizer": tokenizer.name,
             "exact": tokenizer.exact,
             "multiline": prepared.multiline,
-            "parts": [p.as_dict() for p in prompt.parts],
-            "dropped": [p.as_dict() for p in prompt.dropped],
+            "parts": redact_body([p.as_dict() for p in prompt.parts]),
+            "dropped": redact_body([p.as_dict() for p in prompt.dropped]),
         }
         print(json.dumps(payload, ensure_ascii=False, indent=2))
         return 0
@@ -294,8 +364,10 @@ def chat_messages(question: str, path: Path | None, lines: str | None) -> list[C
 
 
 async def run_chat(args: argparse.Namespace) -> int:
-    messages = chat_messages(" ".join(args.question), args.file, args.lines)
     settings = settings_for(args, args.file)
+    if args.file is not None:
+        refuse_excluded(args.file, find_root(args.file, args.root), settings)
+    messages = chat_messages(" ".join(args.question), args.file, args.lines)
     models = build_models(settings)
     options = ChatOptions(
         max_tokens=args.max_tokens or settings.chat.max_tokens,
@@ -379,11 +451,117 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_diff(name: str) -> str:
+    """The text of ``--diff``: a file, or stdin for ``-``."""
+    if name == "-":
+        return sys.stdin.buffer.read().decode("utf-8", "replace")
+    try:
+        return Path(name).read_bytes().decode("utf-8", "replace")
+    except OSError as exc:
+        raise UsageError(f"cannot read --diff {name}: {exc.strerror}") from None
+
+
+async def run_review(args: argparse.Namespace) -> int:
+    from tandem.review.diff import DiffError
+    from tandem.review.formats import render  # written alongside; imported when used
+    from tandem.review.git import GitError
+    from tandem.review.inputs import gather
+    from tandem.review.progress import Progress
+    from tandem.review.run import ReviewConfigError, Reviewer, ReviewOptions
+
+    overrides = {
+        "completion.provider": args.provider,
+        "completion.endpoint": args.endpoint,
+        "completion.model": args.model,
+        "completion.fim": args.fim,
+        "timeout": args.timeout,
+    }
+    diff = read_diff(args.diff) if args.diff else None
+    try:
+        inputs = await asyncio.to_thread(
+            gather,
+            Path.cwd(),
+            explicit_root=args.root,
+            base=args.base,
+            head=args.head,
+            diff=diff,
+            trust_base_config=args.trust_base_config,
+            include=tuple(args.include),
+            exclude=tuple(args.exclude),
+            overrides=overrides,
+        )
+    except (GitError, DiffError) as exc:
+        raise UsageError(str(exc)) from None
+    settings = inputs.settings
+    options = ReviewOptions(
+        budget=settings.chat.context_tokens,
+        max_tokens=settings.chat.max_tokens,
+        temperature=settings.chat.temperature,
+        concurrency=args.concurrency or settings.max_concurrent,
+        max_findings=args.max_findings,
+        filters=inputs.filters,
+    )
+    models = build_models(settings)
+    cache = CompletionCache(settings.cache_dir / "review")
+    index = (
+        WorkspaceIndex(inputs.root, settings.cache_dir, exclude=settings.exclude)
+        if inputs.in_git
+        else None
+    )
+    try:
+        if index is not None:
+            await asyncio.to_thread(index.build)
+        reviewer = Reviewer(
+            models.chat,
+            inputs.root,
+            options,
+            cache=cache,
+            engine=ContextEngine(inputs.root, index),
+            progress=Progress(quiet=args.quiet),
+        )
+        try:
+            run = await reviewer.review(inputs.files, inputs.source)
+        except ReviewConfigError as exc:
+            raise UsageError(str(exc)) from None
+    finally:
+        await models.aclose()
+        cache.close()
+        if index is not None:
+            index.close()
+    report = render(run.result, args.format)
+    if report and not report.endswith("\n"):
+        report += "\n"
+    if args.output is not None:
+        try:
+            args.output.write_text(report, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write --output {args.output}: {exc.strerror}") from None
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(report.encode("utf-8", "replace"))
+        sys.stdout.buffer.flush()
+    if run.cut_findings and not args.quiet:
+        print(
+            f"tandem: {run.cut_findings} less severe findings left out (--max-findings "
+            f"{args.max_findings})",
+            file=sys.stderr,
+        )
+    if run.failed_requests:
+        print(
+            f"tandem: {run.failed_requests} of {run.requests} review requests failed: the "
+            "model's answer was not valid JSON, twice (those files are listed as not reviewed)",
+            file=sys.stderr,
+        )
+        return 3
+    return 1 if run.result.fails(args.fail_on) else 0
+
+
 COMMANDS = {
     "complete": run_complete,
     "context": run_context,
     "chat": run_chat,
     "doctor": run_doctor,
+    "review": run_review,
 }
 
 
@@ -407,7 +585,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(f"tandem: internal error: {exc!r} (run with --debug for details)", file=sys.stderr)
-        return 1
+        # For review, 1 means "findings": a broken reviewer must not look like bad code.
+        return 3 if args.command == "review" else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

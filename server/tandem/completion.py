@@ -17,7 +17,10 @@ from tandem.cache import CompletionCache, request_key
 from tandem.context.engine import ContextEngine, Cursor
 from tandem.context.postprocess import postprocess, wants_block
 from tandem.context.prompt import Prompt, PromptBudget
-from tandem.models import FimRequest, ModelClient, collect
+from tandem.models import FimRequest, ModelClient
+from tandem.models.base import answer_limit
+from tandem.models.errors import ModelResponseError
+from tandem.models.redact import has_placeholder
 from tandem.models.tokens import Tokenizer
 
 # A single line rarely needs more; capping it ends a rambling model sooner.
@@ -158,6 +161,8 @@ async def finish(
             prepared.cursor.spec,
             multiline=prepared.multiline,
         )
+        if has_placeholder(cleaned):
+            cleaned = ""  # the model echoed a redacted secret: never insert it as code
         if cache is not None:
             cache.set(key, cleaned)
     return Completion(
@@ -172,15 +177,30 @@ async def finish(
 
 
 async def _read(client: ModelClient, request: FimRequest, multiline: bool) -> str:
-    """The model's answer; for one line, stop reading (and generating) once it is whole."""
-    if multiline:
-        return await collect(client.complete(request))
+    """The model's answer; for one line, stop reading (and generating) once it is whole.
+
+    A server that ignores ``max_tokens`` is cut off at ``answer_limit`` characters: an
+    error status, rather than megabytes kept in memory and shown in the editor.
+    """
+    limit = answer_limit(request.max_tokens)
     pieces: list[str] = []
+    size = 0
+    started = multiline  # for one line: a character other than a newline has arrived
     stream = client.complete(request)
     try:
         async for piece in stream:
             pieces.append(piece)
-            if "\n" in "".join(pieces).lstrip("\n"):
+            size += len(piece)
+            if size > limit:
+                raise ModelResponseError(
+                    f"{client.describe()} sent over {limit} characters for "
+                    f"{request.max_tokens} tokens; stopped reading",
+                    hint="the server ignores max_tokens",
+                )
+            if not started:
+                piece = piece.lstrip("\n")
+                started = bool(piece)
+            if started and not multiline and "\n" in piece:
                 break
     finally:
         await stream.aclose()  # type: ignore[attr-defined]

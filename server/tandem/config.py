@@ -42,6 +42,7 @@ ENV_VARS: dict[str, str] = {
     "TANDEM_CHAT_API_KEY": "chat.api_key",
     "TANDEM_CACHE_DIR": "cache_dir",
     "TANDEM_TIMEOUT": "timeout",
+    "TANDEM_EXCLUDE": "exclude",
 }
 
 
@@ -85,6 +86,7 @@ class Settings:
     debounce_ms: int = 0  # editors debounce already; for paid APIs
     completion_fallback: bool = False  # offer the AI item in the completion popup unasked
     max_concurrent: int = 2  # model calls at once, per server
+    exclude: tuple[str, ...] = ()  # gitignore patterns of files never read into a prompt
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def source_of(self, key: str) -> str:
@@ -173,11 +175,26 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"{value!r} is not true or false")
 
 
+def _patterns(value: Any) -> tuple[str, ...]:
+    """Gitignore patterns: a list, or one string separated by commas or lines (environment)."""
+    items = value.replace(",", "\n").splitlines() if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):
+        raise ValueError("must be a list of gitignore patterns")
+    patterns = tuple(p.strip() for p in items if p.strip())
+    for pattern in patterns:
+        if pattern.startswith("!"):
+            raise ValueError(
+                f"{pattern!r}: exclude only leaves files out; re-admit with ! in .tandemignore"
+            )
+    return patterns
+
+
 TOP_KEYS: dict[str, Callable[[Any], Any]] = {
     "timeout": _float_range(0.0, 3600.0),
     "debounce_ms": _non_negative_int,
     "completion_fallback": _bool,
     "max_concurrent": _positive_int,
+    "exclude": _patterns,
     "cache_dir": lambda v: Path(os.path.expanduser(_text(v))),
 }
 SECTIONS = ("completion", "chat")
@@ -214,12 +231,21 @@ def read_toml(path: Path) -> Layer:
     if not path.is_file():
         return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
         raise ConfigError("(file)", str(path), f"not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError("(file)", str(path), f"cannot be read: {exc.strerror}") from None
-    return flatten(data, str(path))
+    return parse_toml(text, str(path))
+
+
+def parse_toml(text: str, source: str) -> Layer:
+    """A config file's text as a layer; ``source`` names it in errors (a path, or REV:path)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("(file)", source, f"not valid TOML: {exc}") from None
+    return flatten(data, source)
 
 
 def env_layer(environ: Mapping[str, str]) -> Layer:
@@ -255,6 +281,17 @@ def build_settings(*layers: Layer, environ: Mapping[str, str] | None = None) -> 
         except ValueError as exc:
             raise ConfigError(key, source, str(exc)) from None
         sources[key] = source
+    # Every layer's exclusions apply: a workspace file cannot drop what the user excluded.
+    excluded = [layer["exclude"] for layer in layers if "exclude" in layer]
+    if excluded:
+        patterns: list[str] = []
+        for raw, source in excluded:
+            try:
+                patterns.extend(_patterns(raw))
+            except ValueError as exc:
+                raise ConfigError("exclude", source, str(exc)) from None
+        values["exclude"] = tuple(dict.fromkeys(patterns))
+        sources["exclude"] = " + ".join(source for _, source in excluded)
 
     completion = _model_settings(values, "completion", ModelSettings())
     chat_base = ModelSettings(max_tokens=1024)
@@ -273,6 +310,7 @@ def build_settings(*layers: Layer, environ: Mapping[str, str] | None = None) -> 
         debounce_ms=values.get("debounce_ms", 0),
         completion_fallback=values.get("completion_fallback", False),
         max_concurrent=values.get("max_concurrent", 2),
+        exclude=values.get("exclude", ()),
         sources=sources,
     )
     _check_complete(settings)
@@ -311,14 +349,19 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     overrides_source: str = "command line",
+    workspace: Layer | None = None,
 ) -> Settings:
     """Settings for a workspace: user file, workspace file, environment, then overrides.
 
     ``overrides`` uses dotted keys (``completion.model``) or nested sections.
+    ``workspace`` replaces ``root/.tandem.toml`` (``tandem review --trust-base-config``
+    reads it from the base revision, which the change under review cannot edit).
     """
     environ = os.environ if environ is None else environ
     layers = [read_toml(user_config_path(environ))]
-    if root is not None:
+    if workspace is not None:
+        layers.append(workspace)
+    elif root is not None:
         layers.append(read_toml(root / ".tandem.toml"))
     layers.append(env_layer(environ))
     if overrides:
@@ -372,6 +415,8 @@ def describe(settings: Settings) -> list[tuple[str, str, str]]:
     rows.append(("timeout", f"{settings.timeout:g}s", settings.source_of("timeout")))
     for key in ("debounce_ms", "completion_fallback", "max_concurrent"):
         rows.append((key, str(getattr(settings, key)), settings.source_of(key)))
+    shown = ", ".join(settings.exclude) or "(none)"
+    rows.append(("exclude", shown, settings.source_of("exclude")))
     return rows
 
 

@@ -20,7 +20,11 @@ from tandem.context.languages import LanguageSpec, language_for_path
 from tandem.context.tags import FileTags, Tag, extract_tags, node_for, summarize
 
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-DOTTED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:\.|::|->)\s*([A-Za-z_][A-Za-z0-9_]*)")
+# Starts only at a word's start, and never backtracks into a word: on a long identifier the
+# plain pattern retried every start and every length (a 200 kB line took minutes).
+DOTTED = re.compile(
+    r"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*+)\s*+(?:\.|::|->)\s*+([A-Za-z_][A-Za-z0-9_]*+)"
+)
 MAX_FILE_BYTES = 1_000_000
 
 
@@ -74,12 +78,31 @@ class ParsedFiles:
         if b"\0" in source[:8192]:
             return None
         tree = spec.parser().parse(source)
-        parsed = ParsedFile(spec, source, tree, extract_tags(spec, tree))
+        # Only definitions are looked up here: references would cost ten times the query.
+        parsed = ParsedFile(spec, source, tree, extract_tags(spec, tree, references=False))
+        self._keep(path, key, parsed)
+        return parsed
+
+    def offer(self, path: Path, parsed: ParsedFile) -> None:
+        """A file the caller has parsed already (the reviewer parses every changed file).
+
+        It is kept only when it is exactly what is on disk now, so ``get`` stays true to
+        the disk; ``parsed.tags`` must hold the definitions.
+        """
+        try:
+            stat = path.stat()
+            if stat.st_size != len(parsed.source) or path.read_bytes() != parsed.source:
+                return
+        except OSError:
+            return
+        self._keep(path, (stat.st_mtime_ns, stat.st_size), parsed)
+
+    def _keep(self, path: Path, key: tuple[int, int], parsed: ParsedFile) -> None:
         with self._lock:
             self._items[path] = (key, parsed)
+            self._items.move_to_end(path)
             while len(self._items) > self._capacity:
                 self._items.popitem(last=False)
-        return parsed
 
 
 def nearby_names(text: str, offset: int, lines_before: int = 30, lines_after: int = 3) -> Counter:

@@ -9,10 +9,15 @@ notification becomes one incremental re-parse, costing time in proportion to the
 Writers replace a frozen ``Snapshot`` in one assignment and never edit a tree a snapshot holds,
 so a reader on another thread (a completion request) takes ``doc.snapshot()`` and gets a text,
 tree and version that agree, without taking a lock.
+
+A lone surrogate (JSON can carry one) is stored as U+FFFD: one code point, one UTF-16 unit and
+three UTF-8 bytes, like the surrogate it replaces, so every position still means the same
+place; and no later step (parsing, prompts, tokenizers, HTTP) meets text it cannot encode.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -35,6 +40,20 @@ UNKNOWN_LANGUAGE = "unknown language"
 BINARY = "binary: the text contains NUL"
 TOO_LARGE = "too large"
 PARSE_FAILED = "the parser gave up"
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD (positions do not move)."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text)
+    return text
 
 
 class UnknownDocument(KeyError):
@@ -82,6 +101,7 @@ class Document:
         self.encoding = encoding  # of the positions in ranges given to apply_change
         self.max_bytes = max_bytes
         self._lock = threading.Lock()  # one writer at a time; readers need none
+        text = clean_text(text)
         data = encode(text)
         tree, reason = self._parse(language, data, None)
         self._snapshot = Snapshot(
@@ -148,6 +168,7 @@ class Document:
             # Edit a copy: a reader may still be walking the tree of the old snapshot.
             tree = snap.tree.copy() if snap.tree is not None else None
             for range_, new_text in changes:
+                new_text = clean_text(new_text)
                 if range_ is None:
                     lines, tree = LineIndex(new_text, encode(new_text)), None
                     continue

@@ -7,7 +7,8 @@ optionally an already-parsed tree (the language server keeps one per document).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from tandem.context.definitions import (
     imported_definitions,
     nearby_names,
 )
-from tandem.context.imports import resolve_imports
+from tandem.context.imports import Import, resolve_imports
 from tandem.context.index import WorkspaceIndex
 from tandem.context.languages import LanguageSpec, language_for_path
 from tandem.context.prompt import (
@@ -35,6 +36,7 @@ from tandem.context.prompt import (
 )
 from tandem.context.snippets import similar_snippets
 from tandem.context.tags import top_level_names
+from tandem.context.workspace import excluded as exclusion_reason
 from tandem.models.base import FimRequest, ModelClient
 from tandem.models.tokens import Tokenizer
 
@@ -71,10 +73,38 @@ def _without_overlaps(parts: list[PromptPart]) -> list[PromptPart]:
 class ContextEngine:
     """Gathers prompt candidates for a workspace; keeps parsed files between calls."""
 
-    def __init__(self, root: Path, index: WorkspaceIndex | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        index: WorkspaceIndex | None = None,
+        exclude: Sequence[str] | None = None,
+    ) -> None:
         self.root = root.resolve()
         self.index = index
         self.files = ParsedFiles()
+        # The exclude setting; by default the index's, so both leave out the same files.
+        self.exclude = tuple(exclude if exclude is not None else index.exclude if index else ())
+        self._excluded: dict[Path, str | None] = {}
+
+    def excluded(self, path: Path) -> str | None:
+        """Why ``path`` must not feed a prompt (ignore rules, deny list, setting), or None.
+
+        Imports and the editor's tabs reach files the index never walked, so every file a
+        prompt quotes is checked here. A file outside the workspace is judged by its own
+        folder's rules. Verdicts are kept until ``forget_exclusions``.
+        """
+        full = path if path.is_absolute() else self.root / path
+        if full not in self._excluded:
+            if len(self._excluded) > 4096:
+                self._excluded.clear()
+            self._excluded[full] = exclusion_reason(self.root, full, exclude=self.exclude)
+        return self._excluded[full]
+
+    def forget_exclusions(self, exclude: Sequence[str] | None = None) -> None:
+        """An ignore file or the exclude setting changed: judge every file again."""
+        if exclude is not None:
+            self.exclude = tuple(exclude)
+        self._excluded = {}
 
     def parse(self, cursor: Cursor) -> Cursor:
         if not cursor.syntax:
@@ -97,14 +127,38 @@ class ContextEngine:
         byte_offset = len(cursor.text[: cursor.offset].encode("utf-8"))
         scopes = scope_headers(tree, spec, source, byte_offset)
         names = nearby_names(cursor.text, cursor.offset)
+        definitions = self.definitions_for(cursor.path, spec, tree, names, tokenizer)
+        snippets = self._snippets(cursor, neighbours, tokenizer)
+        return ContextCandidates(scopes=scopes, definitions=definitions, snippets=snippets)
+
+    def definitions_for(
+        self,
+        path: Path,
+        spec: LanguageSpec | None,
+        tree: ts.Tree | None,
+        names: Mapping[str, float],
+        tokenizer: Tokenizer,
+        imports: Sequence[Import] | None = None,
+    ) -> list[PromptPart]:
+        """Definitions in other files of the ``names`` a piece of ``path`` uses, best first.
+
+        First those its imports lead to, then the symbol index for names they did not
+        explain. The reviewer calls this with the names of a hunk's changed lines, once
+        per hunk, so it passes the file's ``imports`` (``resolve_imports``) resolved once.
+        """
         definitions: list[PromptPart] = []
         resolved: set[str] = set()
         defined_here: set[str] = set()
         if spec is not None and tree is not None:
             defined_here = top_level_names(tree, spec)
-            imports = resolve_imports(spec, tree, cursor.path, self.root)
+            if imports is None:
+                imports = resolve_imports(spec, tree, path, self.root)
+            imports = [
+                replace(i, files=tuple(f for f in i.files if not self.excluded(f))) for i in imports
+            ]
+            counted = names if isinstance(names, Counter) else Counter(names)
             for found in imported_definitions(
-                imports, names, self.files, defined_here=defined_here
+                list(imports), counted, self.files, defined_here=defined_here
             ):
                 resolved.add(found.name)
                 definitions.append(
@@ -118,36 +172,37 @@ class ContextEngine:
                     )
                 )
         skip = resolved | defined_here
-        definitions.extend(self._index_definitions(cursor, names, skip, tokenizer))
-        definitions = _without_overlaps(definitions)
-        snippets = self._snippets(cursor, neighbours, tokenizer)
-        return ContextCandidates(scopes=scopes, definitions=definitions, snippets=snippets)
+        definitions.extend(self._index_definitions(path, names, skip, tokenizer))
+        return _without_overlaps(definitions)
 
     def _index_definitions(
-        self, cursor: Cursor, names: dict[str, float], skip: set[str], tokenizer: Tokenizer
+        self, path: Path, names: Mapping[str, float], skip: set[str], tokenizer: Tokenizer
     ) -> list[PromptPart]:
         """Names near the cursor that imports did not explain, looked up in the symbol index."""
         if self.index is None:
             return []
         wanted = {n: w for n, w in names.items() if "." not in n and n not in skip and len(n) > 2}
         parts: list[PromptPart] = []
-        here = cursor.path.resolve()
+        here = relative(path, self.root)
         hits = []
-        for hit in self.index.rank(wanted, near=here, limit=12):
-            path = (self.root / hit.path) if not Path(hit.path).is_absolute() else Path(hit.path)
-            if path.resolve() != here:  # the file itself is in the prefix already
-                hits.append((hit, path))
+        # Hits carry their workspace-relative path: comparing it resolves no symlinks (the
+        # reviewer makes hundreds of these calls a run).
+        for hit in self.index.rank(wanted, near=path, limit=12):
+            if hit.rel == here:  # the file itself is in the prefix already
+                continue
+            if not self.excluded(hit.path):
+                hits.append(hit)
             if len(hits) == 6:
                 break
-        for hit, path in hits:
-            parsed = self.files.get(path)
+        for hit in hits:
+            parsed = self.files.get(hit.path)
             if parsed is None:
                 continue
-            found = definition_of(parsed, path, hit.tag, wanted.get(hit.tag.name, 0.0))
+            found = definition_of(parsed, hit.path, hit.tag, wanted.get(hit.tag.name, 0.0))
             parts.append(
                 PromptPart(
                     "definition",
-                    relative(path, self.root),
+                    hit.rel,
                     found.text,
                     tokenizer.count(found.text),
                     INDEX_DEFINITION_RANK,
@@ -162,7 +217,11 @@ class ContextEngine:
         before = cursor.text[: cursor.offset]
         query = "\n".join(before.split("\n")[-SNIPPET_QUERY_LINES:])
         here = cursor.path.resolve()
-        others = [(relative(p, self.root), t) for p, t in neighbours if p.resolve() != here]
+        others = [
+            (relative(p, self.root), t)
+            for p, t in neighbours
+            if p.resolve() != here and not self.excluded(p)
+        ]
         if not others:
             return []
         found = similar_snippets(query, others, exclude=before)

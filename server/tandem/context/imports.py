@@ -46,10 +46,18 @@ def _walk(tree: ts.Tree, types: frozenset[str]) -> Iterator[ts.Node]:
 
     A query runs in C: walking every node in Python cost ~20 ms on a 5,000-line file.
     """
+    root = tree.root_node
+    if root.has_error and root.child_count > WIDE_ERROR:
+        # Junk (binary, data) parses into one flat run of error tokens, on which a query is
+        # quadratic and holds the GIL: 200 kB froze the whole server for a minute.
+        return
     cursor = ts.QueryCursor(_finder(tree.language, types))
     cursor.set_max_start_depth(MAX_IMPORT_DEPTH)  # imports sit near the top, never deep
-    found = cursor.captures(tree.root_node).get("node", [])
+    found = cursor.captures(root).get("node", [])
     yield from sorted(found, key=lambda n: n.start_byte)
+
+
+WIDE_ERROR = 10_000  # top-level nodes of a tree with errors: a query takes ~50 ms there
 
 
 def _first_file(*candidates: Path) -> Path | None:
@@ -86,11 +94,12 @@ def _python_module(base: Path, dotted: str) -> Path | None:
 def _python(tree: ts.Tree, path: Path, root: Path) -> list[Import]:
     out: list[Import] = []
     types = frozenset({"import_statement", "import_from_statement"})
+    absolute = _python_bases(path, root)  # the same for every import of the file
     for node in _walk(tree, types):
         if node.type == "import_statement":
             for item in node.children_by_field_name("name"):
                 dotted, alias = _aliased(item)
-                for base in _python_bases(path, root):
+                for base in absolute:
                     found = _python_module(base, dotted)
                     if found:
                         out.append(Import((found,), namespace=alias or dotted))
@@ -105,7 +114,7 @@ def _python(tree: ts.Tree, path: Path, root: Path) -> list[Import]:
                 base = base.parent
             bases, dotted = [base], dotted.lstrip(".")
         else:
-            bases = _python_bases(path, root)
+            bases = absolute
         wildcard = any(c.type == "wildcard_import" for c in node.named_children)
         for base in bases:
             target = _python_module(base, dotted)

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -96,10 +96,16 @@ class WorkspaceIndex:
     """Tags of every file under ``root`` whose language Tandem knows."""
 
     def __init__(
-        self, root: Path, cache_dir: Path | None = None, *, max_bytes: int = MAX_BYTES
+        self,
+        root: Path,
+        cache_dir: Path | None = None,
+        *,
+        max_bytes: int = MAX_BYTES,
+        exclude: Sequence[str] = (),
     ) -> None:
         self.root = Path(root).resolve()
         self.max_bytes = max_bytes
+        self.exclude = tuple(exclude)  # the exclude setting: such files are never indexed
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._defs: dict[str, dict[str, tuple[Tag, ...]]] = {}  # name -> rel -> tags
@@ -199,7 +205,7 @@ class WorkspaceIndex:
         pending: _Pending = []
         seen: set[str] = set()
         parsed = reused = 0
-        for path in walk(self.root, max_bytes=self.max_bytes):
+        for path in walk(self.root, max_bytes=self.max_bytes, exclude=self.exclude):
             spec = language_for_path(path.name)
             if spec is None:
                 continue
@@ -228,7 +234,9 @@ class WorkspaceIndex:
             return
         full = self.root / rel
         spec = language_for_path(full.name)
-        ignored = not full.is_file() or is_ignored(self.root, full, max_bytes=self.max_bytes)
+        ignored = not full.is_file() or is_ignored(
+            self.root, full, max_bytes=self.max_bytes, exclude=self.exclude
+        )
         if ignored or spec is None:
             self.remove(full)
             return

@@ -347,10 +347,20 @@ def _errors(tree: ts.Tree, spec: LanguageSpec | None) -> list[ts.Node]:
             found.append(node)
         elif node.has_error:
             stack.extend(reversed(node.children))
-    if spec is not None and spec.name in INDENTED:
-        blocks = ts.QueryCursor(_blocks(spec)).captures(tree.root_node).get("block", [])
+    root = tree.root_node
+    # Not over junk parsed as a flat run of error tokens: the query is quadratic there and
+    # holds the GIL (200 kB froze the server for half a minute), and such text has no blocks.
+    if (
+        spec is not None
+        and spec.name in INDENTED
+        and not (root.has_error and root.child_count > WIDE_ERROR)
+    ):
+        blocks = ts.QueryCursor(_blocks(spec)).captures(root).get("block", [])
         found.extend(b for b in blocks if b.start_byte == b.end_byte)
     return sorted(found, key=lambda n: n.start_byte)
+
+
+WIDE_ERROR = 10_000  # top-level nodes of a tree with errors: a query takes ~50 ms there
 
 
 @cache

@@ -122,11 +122,34 @@ def scope_headers(
     return headers
 
 
+LONG_LINE = 4000  # characters: past this a line is data or minified code, not a line to keep
+
+
+def _fit(line: str, count: Tokenizer, budget: int, *, keep_end: bool) -> tuple[str, int]:
+    """The line at the cursor and its tokens: whole, unless it is over ``LONG_LINE`` and
+    ``budget``, when as much of it as fits, from the cursor's side.
+
+    Windows keep whole lines, even past the budget; but a minified or generated line of
+    megabytes would go whole into every prompt (and past what a tokenizer accepts).
+    """
+    if len(line) <= LONG_LINE:
+        return line, count.count(line)
+    limit = max(LONG_LINE, max(0, budget) * 8)  # a cheap first cut: ~3-4 characters a token
+    while True:
+        if len(line) > limit:
+            line = line[len(line) - limit :] if keep_end else line[:limit]
+        tokens = count.count(line)
+        if tokens <= budget or not line:
+            return line, tokens
+        limit = len(line) * 3 // 4
+
+
 def _lines_back(text: str, count: Tokenizer, budget: int, max_lines: int) -> tuple[str, int]:
-    """The most lines from the end of ``text`` that fit ``budget``; the last (partial) always."""
+    """The most lines from the end of ``text`` that fit ``budget``; the last (partial) always,
+    cut to the budget when it is longer."""
     lines = text.split("\n")
-    kept = [lines[-1]]
-    used = count.count(lines[-1])
+    last, used = _fit(lines[-1], count, budget, keep_end=True)
+    kept = [last]
     for line in reversed(lines[:-1]):
         cost = count.count(line + "\n")
         if used + cost > budget or len(kept) > max_lines:
@@ -138,10 +161,11 @@ def _lines_back(text: str, count: Tokenizer, budget: int, max_lines: int) -> tup
 
 
 def _lines_forward(text: str, count: Tokenizer, budget: int, max_lines: int) -> tuple[str, int]:
-    """The most lines from the start of ``text`` that fit ``budget``; the first always."""
+    """The most lines from the start of ``text`` that fit ``budget``; the first always, cut
+    to the budget when it is longer."""
     lines = text.split("\n")
-    kept = [lines[0]]
-    used = count.count(lines[0])
+    first, used = _fit(lines[0], count, budget, keep_end=False)
+    kept = [first]
     for line in lines[1:]:
         cost = count.count("\n" + line)
         if used + cost > budget or len(kept) > max_lines:

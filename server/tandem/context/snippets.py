@@ -23,6 +23,7 @@ from functools import lru_cache
 
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 PREPARED_FILES = 64  # tokenised candidate files kept between requests
+MAX_SNIPPET_CHARS = 8000  # a window of ordinary code is 500-2000 characters
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +142,8 @@ def _best_window(
         if score <= best_score:
             continue
         snippet = "\n".join(lines[start : start + window_lines])
+        if len(snippet) > MAX_SNIPPET_CHARS:
+            continue  # minified or data lines: no prompt has room, and counting costs seconds
         if exclude and snippet.strip() and snippet in exclude:
             continue
         best, best_score = ScoredSnippet(path, snippet, start, score), score

@@ -9,6 +9,11 @@ space (dependencies, virtualenvs, build outputs, minified, generated and lock fi
 binaries, huge files). An explicit ``!pattern`` in an ignore file re-admits a path
 the default deny list would drop (but never a binary or oversized file).
 
+Files that may hold secrets (``.env*``, keys, credential and kube config files,
+``secrets.*``) are denied too; only a ``!pattern`` in ``.tandemignore`` re-admits one,
+since ``!.env.example`` in a ``.gitignore`` is about git, not about prompts. The
+``exclude`` setting (gitignore patterns) drops more, and nothing re-admits what it drops.
+
 ``walk`` prunes an ignored folder without listing what is in it, and never follows a
 symlinked folder (so a link loop cannot hang it); a symlinked file is read only when
 its target lies inside the workspace. ``is_ignored`` applies the same rules to one
@@ -20,8 +25,9 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pathspec
@@ -49,6 +55,26 @@ BINARY_SUFFIXES = frozenset({
     ".jpeg", ".gif", ".bmp", ".ico", ".webp", ".pdf", ".woff", ".woff2", ".ttf", ".otf",
     ".mp3", ".mp4", ".wav", ".mov", ".sqlite", ".db", ".bin", ".npy", ".pt", ".onnx",
 })  # fmt: skip
+
+
+# Files that may hold secrets: never read, wherever they are (gitignore syntax).
+SECRET_FILES = (
+    ".env", ".env.*", "*.env", ".envrc", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks",
+    "*.keystore", "*.ppk", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".ssh/",
+    ".gnupg/", ".aws/", ".netrc", "_netrc", ".pgpass", ".npmrc", ".pypirc", ".git-credentials",
+    ".htpasswd", ".vault-token", "credentials", "credentials.json", "credentials.yml",
+    "credentials.yaml", "credentials.xml", "credentials.ini", "credentials.toml",
+    "service-account*.json", "service_account*.json", "**/.kube/config", "kubeconfig",
+    "kubeconfig.*", "*.kubeconfig", "**/.docker/config.json", "secrets.*", "*.tfstate",
+    "*.tfstate.*", "*.tfvars",
+)  # fmt: skip
+_SECRETS = pathspec.GitIgnoreSpec.from_lines(SECRET_FILES)
+
+
+@lru_cache(maxsize=32)
+def _exclude_spec(patterns: tuple[str, ...]) -> pathspec.GitIgnoreSpec | None:
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+    return spec if spec.patterns else None
 
 
 def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
@@ -127,10 +153,39 @@ def _denied_name(name: str, is_dir: bool) -> str | None:
     return None
 
 
-def _name_reason(chain: Chain, rel: str, name: str, is_dir: bool) -> str | None:
+def _secret_reason(rel: str, is_dir: bool) -> str | None:
+    result = _SECRETS.check_file(rel + ("/" if is_dir else ""))
+    if result.include and result.index is not None:
+        return f"may hold secrets ({SECRET_FILES[result.index]})"
+    return None
+
+
+def secret_file_reason(rel: str) -> str | None:
+    """Why the file at ``rel`` (relative, "/"-separated) may hold secrets, or None.
+
+    By path alone, for callers that read files from somewhere other than the disk (the
+    reviewer reads git revisions); ``walk`` and ``is_ignored`` apply it themselves.
+    """
+    return _secret_reason(rel, False)
+
+
+def exclude_setting_reason(rel: str, exclude: Sequence[str]) -> str | None:
+    """Why the exclude setting drops the file at ``rel``, or None (by path alone)."""
+    spec = _exclude_spec(tuple(exclude))
+    return "excluded by the exclude setting" if spec and spec.match_file(rel) else None
+
+
+def _name_reason(
+    chain: Chain, rel: str, name: str, is_dir: bool, exclude: pathspec.GitIgnoreSpec | None
+) -> str | None:
+    if exclude is not None and exclude.match_file(rel + ("/" if is_dir else "")):
+        return "excluded by the exclude setting"
     verdict, source = _verdict(chain, rel, is_dir)
     if verdict:
         return f"ignored by {source}"
+    secret = _secret_reason(rel, is_dir)
+    if secret and not (verdict is False and source.endswith(".tandemignore")):
+        return secret
     if verdict is None:
         return _denied_name(name, is_dir)
     return None
@@ -153,9 +208,13 @@ def _inside(target: str, root: str) -> bool:
     return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def walk(root: Path, *, max_bytes: int = MAX_BYTES) -> Iterator[Path]:
-    """The files under ``root`` that Tandem may read, folder by folder in name order."""
+def walk(root: Path, *, max_bytes: int = MAX_BYTES, exclude: Sequence[str] = ()) -> Iterator[Path]:
+    """The files under ``root`` that Tandem may read, folder by folder in name order.
+
+    ``exclude``: the exclude setting's patterns, relative to ``root``.
+    """
     root = Path(root).resolve()
+    spec = _exclude_spec(tuple(exclude))
     root_text = str(root)
     stack: list[tuple[str, str, Chain]] = [(root_text, "", _root_chain(root))]
     while stack:
@@ -182,7 +241,7 @@ def walk(root: Path, *, max_bytes: int = MAX_BYTES) -> Iterator[Path]:
                     is_dir = entry.is_dir()
                     if not is_dir and not entry.is_file():
                         continue  # sockets, fifos, devices
-                if _name_reason(chain, rel, entry.name, is_dir):
+                if _name_reason(chain, rel, entry.name, is_dir, spec):
                     continue
                 if is_dir:
                     subfolders.append((entry.path, rel + "/", chain))
@@ -195,12 +254,15 @@ def walk(root: Path, *, max_bytes: int = MAX_BYTES) -> Iterator[Path]:
         stack.extend(reversed(subfolders))
 
 
-def is_ignored(root: Path, path: Path | str, *, max_bytes: int = MAX_BYTES) -> str | None:
+def is_ignored(
+    root: Path, path: Path | str, *, max_bytes: int = MAX_BYTES, exclude: Sequence[str] = ()
+) -> str | None:
     """Why Tandem must not read ``path`` (relative to ``root`` or absolute), or None.
 
     A path that does not exist is judged by its name alone.
     """
     root = Path(root).resolve()
+    spec = _exclude_spec(tuple(exclude))
     target = Path(path)
     if not target.is_absolute():
         target = root / target
@@ -229,10 +291,24 @@ def is_ignored(root: Path, path: Path | str, *, max_bytes: int = MAX_BYTES) -> s
             if os.path.isdir(real):
                 return "symlinked folder"
         is_dir = not last or child.is_dir()
-        reason = _name_reason(chain, "/".join(parts[: depth + 1]), part, is_dir)
+        reason = _name_reason(chain, "/".join(parts[: depth + 1]), part, is_dir, spec)
         if reason:
             return reason
         folder = child
     if folder.is_file():
         return _content_reason(str(folder), folder.name, folder.stat().st_size, max_bytes)
     return None
+
+
+def excluded(
+    root: Path, path: Path | str, *, max_bytes: int = MAX_BYTES, exclude: Sequence[str] = ()
+) -> str | None:
+    """``is_ignored`` for any file: one outside ``root`` is judged by its own folder's rules.
+
+    Editors open files from anywhere, and a ``.env`` beside the workspace is no safer.
+    """
+    root = Path(root).resolve()
+    target = Path(os.path.abspath(root / path))
+    if target.is_relative_to(root):
+        return is_ignored(root, target, max_bytes=max_bytes, exclude=exclude)
+    return is_ignored(target.parent, target, max_bytes=max_bytes)

@@ -133,7 +133,7 @@ def response_errors() -> Iterator[None]:
         raise JsonRpcInvalidParams(str(exc)) from None
     except assist.StaleDocument as exc:
         raise JsonRpcException(str(exc), code=t.LSPErrorCodes.ContentModified) from None
-    except assist.AnswerError as exc:
+    except (assist.AnswerError, assist.Excluded) as exc:
         raise JsonRpcException(str(exc), code=t.LSPErrorCodes.RequestFailed) from None
 
 

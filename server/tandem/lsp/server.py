@@ -3,7 +3,8 @@
 Capabilities follow GitHub Copilot's language server: incremental sync,
 ``inlineCompletionProvider``, accept commands through ``workspace/executeCommand``,
 and a ``tandem/status`` notification (Copilot's ``didChangeStatus``). Nothing but
-LSP is written to stdout; logs go to stderr and ``window/logMessage``.
+LSP is written to stdout; logs go to stderr and ``window/logMessage``. Messages are
+read by ``framing``, not pygls's reader: badly framed input costs one message.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import sys
 import threading
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from lsprotocol import types as t
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
@@ -25,6 +28,7 @@ from pygls.protocol.language_server import lsp_method
 from tandem import __version__
 from tandem.context.documents import uri_path
 from tandem.lsp import chat
+from tandem.lsp.framing import CHUNK, body_handler, read_messages
 from tandem.lsp.session import Session, load_session_settings
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,14 @@ class TandemProtocol(LanguageServerProtocol):
     def _forward(self, method: str, params: Any) -> Generator[Any, Any, None]:
         if (user_handler := self.fm.features.get(method)) is not None:
             yield user_handler, (params,), None
+
+    @lsp_method(t.INITIALIZE)
+    def lsp_initialize(self, params: t.InitializeParams) -> Generator[Any, Any, Any]:
+        """A second ``initialize`` is refused: it would drop every open document and leak
+        the first session (its index thread, model clients and cache)."""
+        if getattr(self._server, "session", None) is not None:
+            raise JsonRpcInvalidRequest("the server is already initialized")
+        return (yield from super().lsp_initialize(params))
 
     @lsp_method(t.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: Any) -> Generator[Any, Any, None]:
@@ -98,6 +110,27 @@ class TandemServer(LanguageServer):
         """Log, never crash or pop up: a bad message must not take the editor's server down."""
         log.error("%s: %s", getattr(source, "__name__", source), error)
 
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """pygls's stdio loop, reading with ``framing.read_messages`` instead of its reader."""
+        self._stop_event = threading.Event()
+        source = stdin or sys.stdin.buffer
+        read = getattr(source, "read1", source.read)
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        pool = self.thread_pool
+
+        async def read_some() -> bytes:
+            return await asyncio.get_running_loop().run_in_executor(pool, read, CHUNK)
+
+        handle = body_handler(self.protocol, lambda exc: self.report_server_error(exc, "input"))
+        try:
+            asyncio.run(read_messages(read_some, handle, self._stop_event.is_set))
+        except BrokenPipeError:
+            log.error("the connection to the editor is lost; shutting down")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
+
     def require(self) -> Session:
         if self.session is None:
             raise RuntimeError("the server is not initialized")
@@ -107,6 +140,9 @@ class TandemServer(LanguageServer):
         self.protocol.notify(STATUS, {"state": state, "message": message})
         level = t.MessageType.Error if state == "error" else t.MessageType.Log
         self.window_log_message(t.LogMessageParams(level, f"tandem: {state}: {message}"))
+
+    def send_warning(self, message: str) -> None:
+        self.window_log_message(t.LogMessageParams(t.MessageType.Warning, f"tandem: {message}"))
 
 
 def accept_command(uri: str, text: str) -> t.Command:
@@ -138,7 +174,7 @@ def build_server(
         root = root_of(params)
         options = params.initialization_options or {}
         settings = load_session_settings(root, options if isinstance(options, dict) else {})
-        ls.session = Session(root, settings, status=ls.send_status)
+        ls.session = Session(root, settings, status=ls.send_status, warn=ls.send_warning)
         encoding = ls.workspace.position_encoding or t.PositionEncodingKind.Utf16
         ls.session.documents.encoding = str(getattr(encoding, "value", encoding))
 
@@ -279,19 +315,13 @@ def serve_tcp(host: str, port: int) -> None:
     connection gets a fresh server, and a probe that connects and hangs up is
     simply the end of one connection.
     """
-    from pygls.io_ import run_async
 
     async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         server = build_server(ConnectionProtocol)
         server.protocol.set_writer(writer)  # type: ignore[arg-type]
+        handle = body_handler(server.protocol, lambda e: server.report_server_error(e, "input"))
         try:
-            await run_async(
-                stop_event=threading.Event(),
-                reader=reader,  # type: ignore[arg-type]
-                protocol=server.protocol,
-                logger=log,
-                error_handler=server.report_server_error,
-            )
+            await read_messages(lambda: reader.read(CHUNK), handle)
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             log.info("connection ended: %s", exc)
         finally:

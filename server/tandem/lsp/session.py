@@ -27,9 +27,10 @@ from tandem.context.engine import ContextEngine, Cursor
 from tandem.context.index import WorkspaceIndex
 from tandem.context.positions import InvalidPosition
 from tandem.context.prompt import PromptBudget
-from tandem.context.workspace import is_ignored
+from tandem.context.workspace import excluded as exclusion_reason
 from tandem.models import Models, build_models
 from tandem.models.errors import ModelError
+from tandem.models.redact import warm_up as warm_up_redaction
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ POSITION_CHARS = 4000  # text before the cursor that identifies a position for t
 
 State = Literal["ready", "busy", "error", "inactive"]
 StatusSink = Callable[[State, str], None]
+WarningSink = Callable[[str], None]
 
 
 @dataclass
@@ -69,6 +71,7 @@ class Session:
     root: Path | None
     settings: Settings
     status: StatusSink = lambda state, message: None
+    warn: WarningSink = lambda message: None  # once per problem, for the editor's log
     documents: DocumentStore = field(default_factory=DocumentStore)
     typeahead: TypeAhead = field(default_factory=TypeAhead)
     stats: Stats = field(default_factory=Stats)
@@ -78,8 +81,10 @@ class Session:
         self.cache = CompletionCache(self.settings.cache_dir / "completions")
         self.index: WorkspaceIndex | None = None
         if self.root is not None:
-            self.index = WorkspaceIndex(self.root, self.settings.cache_dir)
-        self.engine = ContextEngine(self.root or Path.cwd(), self.index)
+            self.index = WorkspaceIndex(
+                self.root, self.settings.cache_dir, exclude=self.settings.exclude
+            )
+        self.engine = ContextEngine(self.root or Path.cwd(), self.index, self.settings.exclude)
         self._gate = asyncio.Semaphore(self.settings.max_concurrent)
         self._inflight: dict[str, asyncio.Task[Any]] = {}
         self._superseded: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
@@ -91,6 +96,7 @@ class Session:
         self._editor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-documents")
         self._last_edit: asyncio.Future[Any] | None = None
         self._ignored: dict[str, str | None] = {}
+        self._cache_reported = False
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -99,10 +105,13 @@ class Session:
         if self.index is not None:
             self.index.start()
         if self.cache.warning:
+            self.report_cache()
             self.set_status("ready", self.cache.warning)
         else:
             self.set_status("ready", f"{self.models.completion.describe()}")
         self._warming = asyncio.ensure_future(self._warm_up())
+        # The redactor's rules import detect-secrets (~0.1 s): now, not on the first keystroke.
+        asyncio.get_running_loop().run_in_executor(None, warm_up_redaction)
 
     async def _warm_up(self) -> None:
         """Load the tokenizer now, not on the first keystroke; then calm the collector.
@@ -126,10 +135,17 @@ class Session:
         from the old model, so they go.
         """
         settings = load_settings(self.root, overrides=_flatten(options), overrides_source=source)
+        old_exclude = self.settings.exclude
         old, self.settings = self.models, settings
         self.models = build_models(settings)
         self.typeahead = TypeAhead()
         self._gate = asyncio.Semaphore(settings.max_concurrent)
+        if settings.exclude != old_exclude:
+            self._ignored.clear()
+            self.engine.forget_exclusions(settings.exclude)
+            if self.index is not None:
+                self.index.exclude = settings.exclude
+                self.index.start()  # a rebuild drops the files now excluded
         await old.aclose()
         self.set_status("ready", f"{self.models.completion.describe()}")
 
@@ -160,6 +176,16 @@ class Session:
             self.index.close()
         self.cache.close()
         self._editor.shutdown(wait=False)
+
+    def report_cache(self) -> None:
+        """Warn once that the disk cache is gone, whether at start or when it broke later.
+
+        The cache itself logs to stderr, which editors hide; without this a cache that
+        failed mid-session would go unnoticed, or a per-request status would nag.
+        """
+        if self.cache.warning is not None and not self._cache_reported:
+            self._cache_reported = True
+            self.warn(self.cache.warning)
 
     def set_status(self, state: State, message: str) -> None:
         if self._state != (state, message):
@@ -224,26 +250,32 @@ class Session:
                 return None
             raise
         finally:
+            self.report_cache()
             if task is not None:
                 self._superseded.discard(task)
                 if self._inflight.get(uri) is task:
                     del self._inflight[uri]
 
     def excluded(self, uri: str, snapshot: Snapshot) -> str | None:
-        """Why Tandem will not complete in this document: binary, too large, or ignored.
+        """Why Tandem will not read this document: binary, too large, ignored or excluded.
 
-        Ignore rules (.gitignore, .tandemignore, the deny list) are judged once per
-        document and again when an ignore file changes.
+        Ignore rules (.gitignore, .tandemignore, the deny lists, the exclude setting) are
+        judged once per document and again when an ignore file changes. An excluded
+        document gets no completion, chat or code action, and is nobody's snippet.
         """
         reason = snapshot.reason or ""
         if reason.startswith(("binary", "too large")):
             return reason.split(":")[0]
         if uri not in self._ignored:
             verdict = None
-            if self.root is not None and uri.startswith("file:"):
+            if uri.startswith("file:"):
                 path = Path(uri_path(uri))
-                if path.is_relative_to(self.root):
-                    verdict = is_ignored(self.root, path, max_bytes=MAX_PARSE_BYTES)
+                verdict = exclusion_reason(
+                    self.root or path.parent,
+                    path,
+                    max_bytes=MAX_PARSE_BYTES,
+                    exclude=self.settings.exclude,
+                )
             self._ignored[uri] = verdict
         return self._ignored[uri]
 
@@ -315,10 +347,16 @@ class Session:
                     self.set_status("ready", client.describe())
 
     def neighbours(self, uri: str, cursor: Cursor) -> list[tuple[Path, str]]:
-        """Open documents of the same language, most recently edited first."""
+        """Open documents of the same language, most recently edited first.
+
+        An excluded document (a .env open in a tab) is never one: its text would be
+        quoted in another file's prompt.
+        """
         out: list[tuple[Path, str]] = []
         for doc in self.documents.recent(12, exclude=uri):
-            if doc.language is not None and doc.language == cursor.spec:
+            if doc.language is None or doc.language != cursor.spec:
+                continue
+            if self.excluded(doc.uri, doc.snapshot()) is None:
                 out.append((Path(uri_path(doc.uri)), doc.text))
         return out[:8]
 
@@ -327,6 +365,7 @@ class Session:
     async def file_changed(self, uri: str) -> None:
         if uri.endswith((".gitignore", ".tandemignore")):
             self._ignored.clear()
+            self.engine.forget_exclusions()
         if self.index is not None and uri.startswith("file:"):
             await asyncio.to_thread(self.index.update, Path(uri_path(uri)))
 

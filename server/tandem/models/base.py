@@ -184,3 +184,12 @@ def _partial_stop(text: str, stops: Sequence[str]) -> int:
 async def collect(stream: AsyncIterator[str]) -> str:
     """The whole text of a stream (for callers that do not show partial answers)."""
     return "".join([piece async for piece in stream])
+
+
+def answer_limit(max_tokens: int) -> int:
+    """The longest answer believable for ``max_tokens``: no token is 64 characters long.
+
+    Callers stop reading past it: a server that ignores ``max_tokens`` must cost an error,
+    not megabytes held in memory and streamed into the editor.
+    """
+    return max(16 * 1024, 64 * max_tokens)

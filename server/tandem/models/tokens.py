@@ -61,7 +61,15 @@ class FunctionTokenizer:
     exact: bool = True
 
     def count(self, text: str) -> int:
-        return len(self.encode(text)) if text else 0
+        """Tokens in ``text``; a long text in pieces, since bpe-openai refuses a million
+        characters at once (a minified line is that long)."""
+        if len(text) <= COUNT_CHUNK:
+            return len(self.encode(text)) if text else 0
+        pieces = range(0, len(text), COUNT_CHUNK)
+        return sum(len(self.encode(text[i : i + COUNT_CHUNK])) for i in pieces)
+
+
+COUNT_CHUNK = 256 * 1024
 
 
 @dataclass

@@ -14,17 +14,31 @@ async def sse_events(lines: AsyncIterator[str], source: str) -> AsyncIterator[di
 
     After ``[DONE]`` the rest of the body is still read (it is only the end of
     the chunked encoding): a response read to its end returns its connection
-    to the pool, one abandoned midway costs a new connection.
+    to the pool, one abandoned midway costs a new connection. A body that opens
+    with lines no event stream has (binary junk, a proxy's HTML page) is an error:
+    skipping them would turn a broken server into a silent empty answer.
     """
-    done = False
+    done = seen = False
     async for line in lines:
         if done or not line.startswith("data:"):
+            if not seen and not done and not _sse_line(line):
+                raise ModelResponseError(
+                    f"{source} sent something that is not server-sent events: {line[:80]!r}"
+                )
             continue  # comments (": ping"), event names, blank separators
+        seen = True
         data = line[5:].strip()
         if data == "[DONE]":
             done = True
         elif data:
             yield _parse(data, source)
+
+
+def _sse_line(line: str) -> bool:
+    """Blank, a comment, or one of the four fields the SSE specification defines."""
+    if not line or line.startswith(":"):
+        return True
+    return line.partition(":")[0] in ("data", "event", "id", "retry")
 
 
 async def ndjson_events(lines: AsyncIterator[str], source: str) -> AsyncIterator[dict[str, Any]]:

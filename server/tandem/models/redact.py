@@ -1,0 +1,181 @@
+"""The one redactor: secrets in text bound for a model become placeholders first.
+
+Every request body passes ``redact_body`` just before it leaves the process: in
+``HttpEndpoint.stream_lines`` for every HTTP provider and in ``LocalClient`` for the
+embedded model. ``tandem context`` prints the same function's output, so what users are
+shown is what a model gets. A secret becomes ``<redacted:KIND>`` in place (inside its
+quotes, after its ``=``), so the code around it keeps its shape; the same secret always
+gives the same text, so the caches keep working.
+
+What a secret is lives in ``secret_rules``. The cost is a few regex passes over the text,
+most skipped by a substring test (about a millisecond for a 2k-token prompt; see
+``bench/redaction.py``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from tandem.models.pem import pem_spans
+from tandem.models.secret_rules import (
+    NAME_HINTS,
+    OWN_RULES,
+    TOKEN,
+    Rule,
+    assignment_spans,
+    library_rules,
+)
+
+PLACEHOLDER = re.compile(r"<redacted:[a-z0-9\-]+>")
+MARK = "<redacted"
+
+_TOKEN_CHARS = frozenset(TOKEN)
+_rules: tuple[Rule, ...] | None = None
+_rules_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A secret in a text; ``value`` never leaves the process."""
+
+    kind: str
+    start: int
+    end: int
+    value: str
+
+
+def placeholder(kind: str) -> str:
+    return f"<redacted:{kind}>"
+
+
+def rules() -> tuple[Rule, ...]:
+    """Our rules, then detect-secrets' (imported on first use: ~0.1 s, so not at startup)."""
+    global _rules
+    with _rules_lock:
+        if _rules is None:
+            _rules = (*OWN_RULES, *library_rules())
+        return _rules
+
+
+def warm_up() -> None:
+    """Load the rules now rather than on the first request (the language server's start)."""
+    rules()
+
+
+# ---- finding and replacing ----------------------------------------------------------------
+
+_NAME_HINT = re.compile("|".join(NAME_HINTS), re.IGNORECASE)
+
+
+def _hint_lines(text: str) -> list[tuple[int, int]]:
+    """The lines holding a secret-like name: the assignment rule reads only these."""
+    out: list[tuple[int, int]] = []
+    for hit in _NAME_HINT.finditer(text):
+        if out and hit.start() < out[-1][1]:
+            continue
+        start = text.rfind("\n", 0, hit.start()) + 1
+        end = text.find("\n", hit.end())
+        out.append((start, len(text) if end < 0 else end))
+    return out
+
+
+def _rule_spans(rule: Rule, text: str) -> list[tuple[int, int, str]]:
+    spans = []
+    for match in rule.pattern.finditer(text):
+        start, end = match.span(rule.group)
+        if start < 0 or end <= start:
+            continue
+        if rule.group == 0 and start and text[start - 1] in _TOKEN_CHARS:
+            continue  # the middle of a longer word (a DNA string, a hash), not a token
+        while end < len(text) and text[end] in rule.extend:
+            end += 1  # a longer variant of the format: never leave its tail behind
+        if rule.check is None or rule.check(text[start:end]):
+            spans.append((start, end, rule.kind))
+    return spans
+
+
+def find_secrets(text: str) -> list[Finding]:
+    """The secrets in ``text``, in order, overlapping finds merged into one."""
+    if len(text) < 8:
+        return []
+    lowered = text.lower()
+    spans: list[tuple[int, int, str]] = []
+    for rule in rules():
+        if not rule.hints or any(hint in lowered for hint in rule.hints):
+            spans.extend(_rule_spans(rule, text))
+    spans.extend(pem_spans(text))
+    for start, end in _hint_lines(text):
+        spans.extend((s + start, e + start, k) for s, e, k in assignment_spans(text[start:end]))
+    merged: list[list[Any]] = []
+    for start, end, kind in sorted(spans, key=lambda s: (s[0], s[0] - s[1])):
+        if merged and start < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+            continue
+        merged.append([start, end, kind])
+    return [Finding(kind, start, end, text[start:end]) for start, end, kind in merged]
+
+
+@lru_cache(maxsize=512)
+def redact_text(text: str) -> str:
+    """``text`` with every secret replaced by its placeholder (cached: prompts repeat)."""
+    found = find_secrets(text)
+    if not found:
+        return text
+    pieces: list[str] = []
+    at = 0
+    for finding in found:
+        pieces.append(text[at : finding.start])
+        pieces.append(placeholder(finding.kind))
+        at = finding.end
+    pieces.append(text[at:])
+    return "".join(pieces)
+
+
+def redact_body(body: Any) -> Any:
+    """A JSON-like request body with every string value redacted (keys are left alone)."""
+    if isinstance(body, str):
+        return redact_text(body)
+    if isinstance(body, Mapping):
+        return {key: redact_body(value) for key, value in body.items()}
+    if isinstance(body, list | tuple):
+        return [redact_body(value) for value in body]
+    return body
+
+
+def has_placeholder(text: str) -> bool:
+    """Whether ``text`` holds a placeholder, or the start of one cut off by a stop."""
+    lowered = text.lower()
+    return MARK in lowered or lowered.endswith(tuple(MARK[:n] for n in range(4, len(MARK))))
+
+
+def restore(answer: str, source: str) -> str | None:
+    """``answer`` with each placeholder put back as the one secret of ``source`` it stands for.
+
+    For edits of the user's own code (Fix, Add docstring): the model saw placeholders, so
+    its rewrite holds them, and writing them into the file would destroy the real values.
+    None when a placeholder cannot be traced to exactly one secret of ``source``.
+    """
+    if not has_placeholder(answer):
+        return answer
+    values: dict[str, set[str]] = {}
+    for finding in find_secrets(source):
+        values.setdefault(placeholder(finding.kind), set()).add(finding.value)
+    unknown = False
+
+    def put_back(match: re.Match[str]) -> str:
+        nonlocal unknown
+        found = values.get(match.group(0), set())
+        if len(found) != 1:
+            unknown = True
+            return match.group(0)
+        return next(iter(found))
+
+    restored = PLACEHOLDER.sub(put_back, answer)
+    if unknown or has_placeholder(restored):
+        return None
+    return restored

@@ -1,0 +1,330 @@
+"""One review, start to end: skip what is not reviewed, build units, pack, ask, check.
+
+Requests run at most ``concurrency`` at a time. Each answer is cached (diskcache under
+``cache_dir/review``) under a key of the model and the exact request, so a rerun on the
+same diff asks nothing and a diff that changed one hunk asks again only for the request
+that holds it (token counts are remembered too: a rerun loads no tokenizer). Answers
+that are not JSON are asked once more and never cached; a model that cannot be reached
+ends the review (exit 3), so CI can tell a broken reviewer from bad code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tandem.cache import CompletionCache
+from tandem.context.engine import ContextEngine
+from tandem.models.base import ChatMessage, ChatOptions, ModelClient, collect
+from tandem.models.errors import ModelError
+from tandem.models.tokens import Tokenizer
+from tandem.review.ask import (
+    build_messages,
+    check_findings,
+    findings_schema,
+    overhead_text,
+    parse_answer,
+    path_text,
+)
+from tandem.review.context import PreparedFile, UnitBuilder
+from tandem.review.counts import RememberedCounts
+from tandem.review.diff import FileDiff, FileFilter, content_reason, skip_reason
+from tandem.review.findings import RANK, Finding, ReviewResult, Skipped
+from tandem.review.git import read_blobs
+from tandem.review.packing import ReviewRequest, pack
+from tandem.review.progress import Progress
+from tandem.review.units import ReviewUnit
+
+CACHE_VERSION = 1
+Checked = tuple[list[Finding], int]  # findings kept, entries dropped
+ASKS = 2  # an answer that is not JSON is asked once more
+MIN_UNIT_TOKENS = 256  # a budget leaving less than this for code is a configuration error
+SAFETY_TOKENS = 16
+
+
+class ReviewerFailed(ModelError):
+    """The model could not be reached or failed after retries: exit 3, not "findings"."""
+
+    exit_code = 3
+
+
+class ReviewConfigError(ValueError):
+    """Settings a review cannot work with (a budget too small for any code): exit 2."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class ChangeSource:
+    """Where the new versions of changed files are read: a git revision or the work tree."""
+
+    root: Path
+    revision: str | None = None
+
+    def read(self, paths: Sequence[str]) -> dict[str, bytes]:
+        if self.revision is not None:
+            return read_blobs(self.root, self.revision, list(paths))
+        found: dict[str, bytes] = {}
+        root = os.path.realpath(self.root)
+        for path in paths:
+            full = os.path.realpath(os.path.join(root, path))
+            if not full.startswith(root + os.sep) or not os.path.isfile(full):
+                continue  # never read outside the repository, whatever the diff names
+            try:
+                with open(full, "rb") as handle:
+                    found[path] = handle.read()
+            except OSError:
+                continue
+        return found
+
+
+@dataclass(frozen=True)
+class ReviewOptions:
+    budget: int  # prompt tokens per request
+    max_tokens: int = 1024  # answer tokens per request
+    temperature: float = 0.2
+    concurrency: int = 2
+    max_findings: int | None = None
+    filters: FileFilter = field(default_factory=FileFilter)
+
+
+@dataclass
+class ReviewRun:
+    """A finished review: the result, plus what the command's exit code and log need."""
+
+    result: ReviewResult
+    requests: int = 0
+    failed_requests: int = 0
+    cut_findings: int = 0  # over --max-findings
+
+
+def cache_key(model: str, messages: Sequence[ChatMessage], options: ChatOptions) -> str:
+    """The model and the exact request: any change to the prompt or schema asks again."""
+    blob = json.dumps(
+        [
+            CACHE_VERSION,
+            model,
+            [m.as_dict() for m in messages],
+            options.json_schema,
+            options.max_tokens,
+            options.temperature,
+        ],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return "review:" + hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class Reviewer:
+    def __init__(
+        self,
+        client: ModelClient,
+        root: Path,
+        options: ReviewOptions,
+        *,
+        cache: CompletionCache | None = None,
+        engine: ContextEngine | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.client = client
+        self.root = root
+        self.options = options
+        self.cache = cache
+        self.engine = engine
+        self.progress = progress or Progress(quiet=True)
+
+    async def review(self, files: Sequence[FileDiff], source: ChangeSource) -> ReviewRun:
+        """Review ``files``; a failing model (or its tokenizer) raises ``ReviewerFailed``."""
+        loop = asyncio.get_running_loop()
+        counts = RememberedCounts(self.client.describe(), self.client.tokenizer, loop, self.cache)
+        run = ReviewRun(ReviewResult(model=self.client.describe()))
+        try:
+            units, skipped, reviewed = await self._units(files, source, counts)
+            run.result.skipped.extend(skipped)
+
+            def packed() -> list[ReviewRequest]:
+                budget = self._data_budget(counts)
+                return pack(units, budget, lambda p: counts.count(path_text(p)))
+
+            requests = await asyncio.to_thread(packed) if units else []
+            counts.save()
+            run.requests = len(requests)
+            await self._ask_all(requests, reviewed, run)
+        except ReviewerFailed:
+            raise
+        except ModelError as exc:
+            raise ReviewerFailed(exc.one_line()) from exc
+        finally:
+            counts.close()
+        self._finish(run)
+        return run
+
+    # ---- units ---------------------------------------------------------------------------
+
+    def _data_budget(self, tokenizer: Tokenizer) -> int:
+        """Tokens a request may spend on data, once its fixed text is counted."""
+        return self.options.budget - tokenizer.count(overhead_text()) - SAFETY_TOKENS
+
+    async def _units(
+        self,
+        files: Sequence[FileDiff],
+        source: ChangeSource,
+        counts: Tokenizer,
+    ) -> tuple[list[ReviewUnit], list[Skipped], dict[str, int]]:
+        skipped: list[Skipped] = []
+        candidates: list[FileDiff] = []
+        for diff in files:
+            reason = skip_reason(diff, self.options.filters)
+            if reason:
+                skipped.append(Skipped(diff.path, reason))
+                self.progress.skipped(diff.path, reason)
+            else:
+                candidates.append(diff)
+        if not candidates:
+            return [], skipped, {}
+        contents = await asyncio.to_thread(source.read, [d.path for d in candidates])
+        builder = UnitBuilder(self.root, self.engine)
+
+        def prepare() -> list[PreparedFile]:
+            """Parsing and definitions: no tokenizer needed, so it overlaps its loading."""
+            prepared: list[PreparedFile] = []
+            for diff in candidates:
+                data = contents.get(diff.path)
+                text = None
+                if data is not None:
+                    reason = content_reason(data, frozenset(n for h in diff.hunks for n in h.added))
+                    if reason:
+                        skipped.append(Skipped(diff.path, reason))
+                        self.progress.skipped(diff.path, reason)
+                        continue
+                    text = data.decode("utf-8", "replace")
+                prepared.append(builder.prepare(diff, text))
+            for file in prepared:  # after all are parsed: they are each other's definitions
+                file.prepare_definitions()
+            return prepared
+
+        prepared = await asyncio.to_thread(prepare)
+
+        def build() -> tuple[list[ReviewUnit], dict[str, int]]:
+            """Counting and fitting: in a thread, as counting may wait for the tokenizer."""
+            paths = max((counts.count(path_text(p.diff.path)) for p in prepared), default=0)
+            budget = self._data_budget(counts) - paths
+            if budget < MIN_UNIT_TOKENS:
+                raise ReviewConfigError(
+                    f"a review request of {self.options.budget} tokens leaves {budget} for "
+                    "code; raise [chat] context_tokens (at least 2048 is sensible)"
+                )
+            units: list[ReviewUnit] = []
+            reviewed: dict[str, int] = {}
+            for file in prepared:
+                found, left_out = builder.build(file, counts, budget)
+                units.extend(found)
+                skipped.extend(left_out)
+                if found:
+                    reviewed[file.diff.path] = len(file.diff.hunks)
+            return units, reviewed
+
+        units, reviewed = await asyncio.to_thread(build)
+        return units, skipped, reviewed
+
+    # ---- asking --------------------------------------------------------------------------
+
+    async def _ask_all(
+        self, requests: list[ReviewRequest], hunks: dict[str, int], run: ReviewRun
+    ) -> None:
+        self.progress.start(len(hunks), sum(hunks.values()), len(requests))
+        pending = Counter(p for r in requests for p in r.paths)
+        found: Counter[str] = Counter()
+        failed: set[str] = set()
+        answered: set[str] = set()
+        gate = asyncio.Semaphore(max(1, self.options.concurrency))
+
+        async def one(request: ReviewRequest) -> None:
+            async with gate:
+                checked = await self._ask(request, run)
+            if checked is None:
+                run.failed_requests += 1
+                failed.update(request.paths)
+            else:
+                findings, dropped = checked
+                run.result.findings.extend(findings)
+                run.result.dropped_findings += dropped
+                found.update(f.path for f in findings)
+                answered.update(request.paths)
+            for path in request.paths:
+                pending[path] -= 1
+                if pending[path] == 0:
+                    self.progress.file_done(path, hunks.get(path, 0), found[path], path in failed)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for request in requests:
+                    group.create_task(one(request))
+        except* ModelError as errors:
+            first = errors.exceptions[0]
+            message = first.one_line() if isinstance(first, ModelError) else str(first)
+            raise ReviewerFailed(message) from first
+        for path in sorted(failed):
+            reason = "could not be reviewed: the model's answer was not valid JSON, twice"
+            run.result.skipped.append(Skipped(path, reason))
+        run.result.files_reviewed = len(answered)
+        run.result.hunks_reviewed = sum(hunks[p] for p in answered)
+
+    async def _ask(self, request: ReviewRequest, run: ReviewRun) -> Checked | None:
+        """The checked findings of one request, from the cache or the model; None: failed."""
+        messages = build_messages(request)
+        options = ChatOptions(
+            max_tokens=self.options.max_tokens,
+            temperature=self.options.temperature,
+            json_schema=findings_schema(request.paths),
+        )
+        key = cache_key(self.client.describe(), messages, options)
+        if self.cache is not None:
+            cached = self.cache.get(key)
+            answer = parse_answer(cached) if cached is not None else None
+            if answer is not None:
+                run.result.cached_requests += 1
+                return check_findings(answer, request)
+        for _ in range(ASKS):
+            run.result.model_requests += 1
+            text = await collect(self.client.chat(messages, options))
+            answer = parse_answer(text)
+            if answer is not None:
+                if self.cache is not None:
+                    self.cache.set(key, text)
+                return check_findings(answer, request)
+        return None
+
+    # ---- the result ----------------------------------------------------------------------
+
+    def _finish(self, run: ReviewRun) -> None:
+        result = run.result
+        unique: dict[tuple[str, int, str, str], Finding] = {}
+        for f in result.findings:
+            unique.setdefault((f.path, f.line, f.rule, f.message), f)
+        findings = list(unique.values())
+        limit = self.options.max_findings
+        if limit is not None and len(findings) > limit:
+            findings.sort(key=lambda f: (-RANK[f.severity], f.path, f.line))
+            run.cut_findings = len(findings) - limit
+            findings = findings[:limit]
+        findings.sort(key=lambda f: (f.path, f.line, -RANK[f.severity], f.rule))
+        result.findings = findings
+        by_path: dict[str, list[Skipped]] = defaultdict(list)
+        for s in result.skipped:
+            if s not in by_path[s.path]:
+                by_path[s.path].append(s)
+        result.skipped = [s for items in by_path.values() for s in items]
+        counts = result.counts()
+        shown = ", ".join(f"{counts[s]} {s}" for s in ("error", "warning", "info") if counts[s])
+        self.progress.finish(
+            f"{result.files_reviewed} files, {result.hunks_reviewed} hunks, "
+            f"{len(findings)} findings{f' ({shown})' if shown else ''}; "
+            f"{result.model_requests} model requests, {result.cached_requests} cached"
+        )
