@@ -232,11 +232,6 @@ GIT_ENV = {
 }
 
 
-@pytest.mark.xfail(
-    reason="the reviewer's FileFilter does not yet apply secret_file_reason and "
-    "exclude_setting_reason (tandem.context.workspace); remove this mark once it does",
-    strict=False,
-)
 def test_review_skips_excluded_files_with_the_reason(tmp_path: Path, model_server: ModelServer):
     root = tmp_path / "repo"
     root.mkdir()

@@ -18,7 +18,7 @@ import pathspec
 import unidiff
 from unidiff.constants import LINE_TYPE_NO_NEWLINE
 
-from tandem.context.workspace import GENERATED, LOCK_FILES, MAX_BYTES, MINIFIED
+from tandem.context.workspace import GENERATED, LOCK_FILES, MAX_BYTES, MINIFIED, secret_file_reason
 
 Status = Literal["added", "modified", "deleted", "renamed"]
 
@@ -251,8 +251,12 @@ class FileFilter:
                 return f"excluded by --exclude {pattern}"
         if self.include and not any(_glob(p).match_file(path) for p in self.include):
             return "not matched by --include"
+        readmitted = self._ignore is not None and self._ignore.check_file(path).include is False
         if self._ignore is not None and self._ignore.match_file(path):
             return "ignored by .tandemignore"
+        secret = secret_file_reason(path)
+        if secret and not readmitted:  # only a .tandemignore "!" line re-admits it
+            return secret
         for pattern in self.setting:
             if _glob(pattern).match_file(path):
                 return f"excluded by the exclude setting ({pattern})"
