@@ -342,6 +342,18 @@ async def test_unicode_line_separators_inside_json_strings(model_server: ModelSe
         await client.aclose()
 
 
+async def test_a_lone_surrogate_in_a_request_is_sent_as_a_replacement_character(
+    model_server: ModelServer,
+):
+    """A chat question can carry one (JSON allows it); httpx's own encoding raised."""
+    client = provider_clients(model_server)[0]
+    try:
+        assert await collect(client.chat([ChatMessage("user", "why \ud800?")])) == "Hello, world!"
+    finally:
+        await client.aclose()
+    assert model_server.requests[-1].body["messages"][0]["content"] == "why \ufffd?"
+
+
 async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
     for part in parts:
         yield part
