@@ -51,7 +51,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -66,6 +65,7 @@ import httpx
 from lsprotocol import types as t
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from child import free_port, stop_process, wait_for_port
 from tables import ms, percentile, table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,25 +155,6 @@ def serve(port: int) -> None:
     server.httpd.serve_forever()
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the model server exited early with code {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"the model server did not accept connections on {port} in {timeout:g}s")
-
-
 class ModelServerProcess:
     """The model server in a child process, with its control API (blocking calls)."""
 
@@ -205,13 +186,7 @@ class ModelServerProcess:
         self._get(f"/set?hang={seconds}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 # ---- the baseline language server (child process) --------------------------------------

@@ -26,7 +26,6 @@ import gc
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from tandem.models.fim import get_template
 from tandem.models.http import HttpEndpoint
 from tandem.models.openai import OpenAIClient
 
+from child import free_port, stop_process, wait_for_port
 from tables import ms, percentile, table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,25 +153,6 @@ class Pair:
     ours: list[float] = field(default_factory=list)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the model server exited early with code {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit(f"the model server did not accept connections on {port} in {timeout:g}s")
-
-
 class ServerProcess:
     """A model server in a child process (its own GIL); ``stock`` runs the test file as is."""
 
@@ -190,13 +171,7 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 class ServerThread:

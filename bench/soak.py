@@ -49,6 +49,7 @@ from lsprotocol import types as t
 from pygls.exceptions import JsonRpcException, JsonRpcRequestCancelled
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from child import stop_process
 from tables import ms, percentile, table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,13 +127,7 @@ class ModelProcess:
             return dict(json.loads(response.read()))
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 # ---- the workspace -----------------------------------------------------------------------------
