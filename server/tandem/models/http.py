@@ -32,11 +32,17 @@ from tandem.models.errors import (
     ModelRateLimited,
     ModelResponseError,
     ModelTimeout,
+    ModelUnavailable,
     ModelUnreachable,
 )
 from tandem.models.redact import redact_body
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# As the OpenAI SDK: timeouts aside, these say "not now", never "not this request".
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+# Idle pooled connections are dropped before the servers we know drop them (llama.cpp's
+# cpp-httplib and Node close idle keep-alive connections after 5 s, nginx 75 s, cloud load
+# balancers 60 s), so a request rarely meets a connection that the server already closed.
+KEEPALIVE_EXPIRY = 3.0
 # No streamed event or JSON answer comes near these; a body past them is a fault, not an answer.
 MAX_LINE_BYTES = 8 * 1024 * 1024
 MAX_ANSWER_BYTES = 32 * 1024 * 1024
@@ -54,6 +60,54 @@ class RetryPolicy:
         if retry_after is not None:
             return retry_after
         return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+class Attempts:
+    """One request's attempts under a ``RetryPolicy``: how long to wait before the next one,
+    and an error that tells what each attempt got once there is no next one."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.outcomes: list[str] = []
+        self.counted = 0
+        self.deaths = 0
+        self.free_retry = True
+
+    def failed(
+        self,
+        outcome: str,
+        exc: BaseException | None,
+        *,
+        retry_after: float | None = None,
+        died: bool = False,
+    ) -> float | None:
+        """Record a failed attempt; the seconds to wait before the next, or None to give up.
+
+        A disconnect before any answer is, first of all, a pooled connection that the
+        server had closed: that one is retried at once and not counted. A managed server
+        that died is restarted for one more try, never in a loop.
+        """
+        self.outcomes.append(outcome)
+        if died:
+            self.deaths += 1
+            return 0.0 if self.deaths == 1 else None
+        if self.free_retry and isinstance(exc, DISCONNECTS):
+            self.free_retry = False
+            return 0.0
+        self.counted += 1
+        if self.counted >= self.policy.attempts:
+            return None
+        return self.policy.delay(self.counted - 1, retry_after)
+
+    def final(self, error: ModelError, outcome: str | None = None) -> ModelError:
+        """``error``, saying what each attempt got when there was more than one.
+
+        ``outcome`` is the last attempt's, when it was not recorded as a failed try."""
+        outcomes = [*self.outcomes, outcome] if outcome else self.outcomes
+        if len(outcomes) > 1:
+            tried = "; ".join(f"{i}: {o}" for i, o in enumerate(outcomes, 1))
+            error.args = (f"{error.args[0]} (after {len(outcomes)} attempts: {tried})",)
+        return error
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -97,7 +151,9 @@ class HttpEndpoint:
         self._client = httpx.AsyncClient(
             headers=dict(headers or {}),
             timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)),
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+            limits=httpx.Limits(
+                max_connections=16, max_keepalive_connections=8, keepalive_expiry=KEEPALIVE_EXPIRY
+            ),
             trust_env=True,  # HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE, SSL_CERT_DIR
             transport=transport,
         )
@@ -107,6 +163,14 @@ class HttpEndpoint:
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
+
+    async def resolve_base(self) -> str:
+        """The base URL to send to now. A managed endpoint starts its server here."""
+        return self.base_url
+
+    def transport_failure(self, error: ModelError) -> ModelError:
+        """The error to report for a broken connection; a managed endpoint names a dead server."""
+        return error
 
     async def stream_lines(
         self,
@@ -121,33 +185,42 @@ class HttpEndpoint:
         has seen text, a retry would repeat it. Every body is redacted here, the one
         place a request leaves the process.
         """
-        body = redact_body(body)
+        content = _json_bytes(redact_body(body))
         deadline = time.monotonic() + self.timeout
-        url = self.url(path)
-        attempt = 0
+        tries = Attempts(self.retry)
         while True:
-            request = self._client.build_request(
-                "POST", url, content=_json_bytes(body), headers=JSON, params=params
-            )
+            url = self.url(path)
             try:
                 async with asyncio.timeout_at(_loop_deadline(deadline)):
+                    url = f"{(await self.resolve_base()).rstrip('/')}/{path.lstrip('/')}"
+                    request = self._client.build_request(
+                        "POST", url, content=content, headers=JSON, params=params
+                    )
                     response = await self._client.send(request, stream=True)
-            except TimeoutError as exc:
-                raise ModelTimeout(f"no answer from {url} within {self.timeout:g}s") from exc
-            except httpx.TimeoutException as exc:
-                raise ModelTimeout(f"no answer from {url} within {self.timeout:g}s") from exc
+            except (TimeoutError, httpx.TimeoutException) as exc:
+                raise tries.final(
+                    ModelTimeout(f"no answer from {url} within {self.timeout:g}s"), "timed out"
+                ) from exc
             except httpx.HTTPError as exc:
-                raise _unreachable(self.base_url, request.url.host, exc) from exc
+                error = self.transport_failure(_unreachable(self.base_url, _host(url), exc))
+                if not _safe_to_retry(exc):
+                    raise tries.final(error, _reason(exc)) from exc
+                wait = tries.failed(_reason(exc), exc, died=isinstance(error, ModelUnavailable))
+                if wait is None or time.monotonic() + wait >= deadline:
+                    raise tries.final(error) from exc
+                await asyncio.sleep(wait)
+                continue
             try:
                 if response.status_code >= 400:
                     error = await self._read_error(response, url, deadline)
                     retry_after = parse_retry_after(response.headers.get("retry-after"))
                     if response.status_code not in RETRY_STATUSES:
-                        raise error
-                    attempt += 1
-                    wait = self.retry.delay(attempt - 1, retry_after)
-                    if attempt >= self.retry.attempts or time.monotonic() + wait >= deadline:
-                        raise error
+                        raise tries.final(error, f"HTTP {response.status_code}")
+                    wait = tries.failed(
+                        f"HTTP {response.status_code}", None, retry_after=retry_after
+                    )
+                    if wait is None or time.monotonic() + wait >= deadline:
+                        raise tries.final(error)
                     await response.aclose()
                     await asyncio.sleep(wait)
                     continue
@@ -167,9 +240,11 @@ class HttpEndpoint:
                     except httpx.TimeoutException as exc:
                         raise ModelTimeout(f"{url} stopped sending for too long") from exc
                     except httpx.HTTPError as exc:
-                        raise ModelResponseError(
-                            f"stream from {url} broke off ({_reason(exc)})",
-                            hint="the server closed the connection mid-answer; try again",
+                        raise self.transport_failure(
+                            ModelResponseError(
+                                f"stream from {url} broke off ({_reason(exc)})",
+                                hint="the server closed the connection mid-answer; try again",
+                            )
                         ) from exc
                     yield line
             finally:
@@ -301,3 +376,24 @@ def _unreachable(base_url: str, host: str, exc: httpx.HTTPError) -> ModelUnreach
 def _reason(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     return " ".join(text.split())[:160]
+
+
+# A connection lost before any byte of the answer: the request may be sent again.
+DISCONNECTS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+def _safe_to_retry(exc: httpx.HTTPError) -> bool:
+    """Connection refused or lost before the answer began, but not a DNS or TLS failure
+    (those do not heal in a second) and not a timeout (that is the deadline speaking)."""
+    if not isinstance(exc, (httpx.ConnectError, *DISCONNECTS)):
+        return False
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, socket.gaierror | ssl.SSLError):
+            return False
+        cause = cause.__cause__ or cause.__context__
+    return True
+
+
+def _host(url: str) -> str:
+    return httpx.URL(url).host

@@ -7,6 +7,7 @@ with one, we render the template and send it to ``/completion``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -18,15 +19,16 @@ from tandem.models.base import (
     WireRequest,
     cut_at_stops,
 )
-from tandem.models.errors import ModelResponseError
+from tandem.models.errors import ModelHTTPError, ModelNotFound, ModelResponseError
 from tandem.models.fim import FimTemplate
 from tandem.models.http import HttpEndpoint
-from tandem.models.tokens import CALIBRATION_TEXT, Tokenizer, calibrate
+from tandem.models.tokens import CALIBRATION_TEXT, EstimatedTokenizer, Tokenizer, calibrate
 from tandem.models.wire import dig, sse_events
 
 # The server applies the model's FIM tokens itself; no stops of ours are needed.
 INFILL = FimTemplate("infill", "fim")
 CHAT_PATH = "v1/chat/completions"
+log = logging.getLogger(__name__)
 
 
 class LlamaCppClient(ModelClient):
@@ -128,10 +130,21 @@ class LlamaCppClient(ModelClient):
         return len(tokens)
 
     async def tokenizer(self) -> Tokenizer:
-        """An estimate calibrated once against the server's real tokenizer."""
+        """An estimate calibrated once against the server's real tokenizer.
+
+        Counting only sizes the prompt, so a server without a working ``/tokenize`` (older
+        builds, proxies in front of llama.cpp) gets the generic estimate, not a failed
+        completion; only the completion request itself may fail a completion.
+        """
         if self._tokenizer is None:
-            counted = await self.count_tokens(CALIBRATION_TEXT)
-            self._tokenizer = calibrate(f"llama.cpp /tokenize calibrated ({self.model})", counted)
+            try:
+                counted = await self.count_tokens(CALIBRATION_TEXT)
+            except (ModelHTTPError, ModelNotFound, ModelResponseError) as exc:
+                log.warning("token counts for %s are estimated: %s", self.describe(), exc)
+                self._tokenizer = EstimatedTokenizer(f"estimate ({self.model}: no /tokenize)")
+            else:
+                name = f"llama.cpp /tokenize calibrated ({self.model})"
+                self._tokenizer = calibrate(name, counted)
         return self._tokenizer
 
     async def aclose(self) -> None:
