@@ -1,9 +1,9 @@
-"""Benchmark of the model clients: HTTP client overhead and the embedded model.
+"""Benchmark of the model clients' HTTP overhead.
 
 Run from the project root::
 
     .venv/bin/python bench/models.py            # full run (200 requests per row)
-    .venv/bin/python bench/models.py --quick    # 30 requests, 2 embedded repeats
+    .venv/bin/python bench/models.py --quick    # 30 requests per row
 
 Section 1 puts ``OpenAIClient`` next to a bare ``httpx.AsyncClient`` against the
 loopback test server (``tests/modelserver.py``'s ``ModelServer``). By default the
@@ -12,7 +12,7 @@ the client being measured) with TCP_NODELAY set on its sockets: run unchanged
 (``--server stock``) it stalls about 40 ms per streamed answer on Nagle's
 algorithm, which hides everything the client does. A second server that paces its
 pieces 5 ms apart shows what the client does to time-to-first-piece.
-Section 2 measures the embedded llama.cpp model behind ``LocalClient``.
+The embedded model has its own bench: ``bench/embedded.py``.
 
 Everything printed is a measurement (medians and percentiles of repeated runs);
 nothing is asserted.
@@ -26,7 +26,6 @@ import gc
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
@@ -386,236 +385,6 @@ def http_table(pairs: Sequence[Pair]) -> str:
     )
 
 
-# ---- section 2: the embedded model -----------------------------------------------------
-
-
-LOAD_PROBE_FLAG = "--load-probe"
-
-
-async def load_probe() -> dict[str, float]:
-    """Run in a fresh interpreter: the cost of the first ``loaded()`` there."""
-    from tandem.models.local import LocalClient
-
-    client = LocalClient(None, get_template("prefix"))
-    t0 = time.perf_counter()
-    import llama_cpp  # noqa: F401  # what the first loaded() imports lazily
-
-    t1 = time.perf_counter()
-    await client.loaded()
-    t2 = time.perf_counter()
-    return {"import": t1 - t0, "load": t2 - t1, "first_loaded": t2 - t0}
-
-
-def load_in_subprocesses(runs: int) -> list[dict[str, float]]:
-    results = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        out = subprocess.run(
-            [sys.executable, __file__, LOAD_PROBE_FLAG],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if out.returncode:
-            raise SystemExit(f"the load probe failed:\n{out.stderr[-2000:]}")
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        result["process"] = time.perf_counter() - t0
-        results.append(result)
-    return results
-
-
-@dataclass
-class Gen:
-    """One generation: time to first piece, total time, token count of the text."""
-
-    ttft: float
-    total: float
-    tokens: int
-    text: str
-
-    @property
-    def tok_s(self) -> float:
-        return self.tokens / self.total if self.total > 0 else float("nan")
-
-    @property
-    def decode_tok_s(self) -> float:
-        span = self.total - self.ttft
-        return (self.tokens - 1) / span if self.tokens > 1 and span > 0 else float("nan")
-
-
-async def timed_stream(stream: AsyncIterator[str], count: Callable[[str], int]) -> Gen:
-    t0 = time.perf_counter()
-    first: float | None = None
-    parts: list[str] = []
-    async for piece in stream:
-        if first is None:
-            first = time.perf_counter() - t0
-        parts.append(piece)
-    total = time.perf_counter() - t0
-    text = "".join(parts)
-    return Gen(first if first is not None else total, total, count(text), text)
-
-
-def direct_stream(model: Any, chat: bool, **kwargs: Any) -> Gen:
-    """llama-cpp-python's own stream, no tandem code in between (a reference)."""
-    with model.lock:
-        t0 = time.perf_counter()
-        first: float | None = None
-        parts: list[str] = []
-        if chat:
-            chunks = model.llm.create_chat_completion(stream=True, **kwargs)
-        else:
-            chunks = model.llm.create_completion(stream=True, **kwargs)
-        for chunk in chunks:
-            choice = chunk["choices"][0]
-            text = (choice.get("delta") or {}).get("content") if chat else choice.get("text")
-            if text:
-                if first is None:
-                    first = time.perf_counter() - t0
-                parts.append(text)
-        total = time.perf_counter() - t0
-    text = "".join(parts)
-    return Gen(first if first is not None else total, total, len(model.tokenize(text)), text)
-
-
-async def bench_embedded(repeats: int) -> tuple[list[tuple[str, list[Gen]]], float, str]:
-    from tandem.models.local import LocalClient, find_default_model
-
-    path = find_default_model()
-    client = LocalClient(None, get_template("prefix"))
-    t0 = time.perf_counter()
-    model = await client.loaded()
-    in_process_load = time.perf_counter() - t0
-    tokenizer = await client.tokenizer()
-    count = tokenizer.count
-    max_tokens = 64
-
-    def fim(i: int) -> FimRequest:
-        # A different first line every run, so llama.cpp's KV-cache prefix match misses.
-        return FimRequest(
-            prefix=f"# run {i}: {time.time_ns()}\n{PY_PREFIX}",
-            max_tokens=max_tokens,
-            temperature=0.0,
-        )
-
-    def question(i: int) -> list[ChatMessage]:
-        return [ChatMessage("user", f"(question {i}, {time.time_ns()}) {CHAT_QUESTION}")]
-
-    chat_options = ChatOptions(max_tokens=max_tokens, temperature=0.0)
-    # Warm-up: the first decode after loading allocates compute buffers.
-    await collect(client.complete(FimRequest(prefix=PY_PREFIX, max_tokens=8, temperature=0.0)))
-
-    fresh: list[Gen] = []
-    direct: list[Gen] = []
-    cached: list[Gen] = []
-    chats: list[Gen] = []
-    direct_chats: list[Gen] = []
-    stops = client.stop_sequences(FimRequest(prefix=""))
-    for i in range(repeats):
-        fresh.append(await timed_stream(client.complete(fim(i)), count))
-        prompt = client.template.render(fim(1000 + i).prefix, "")
-        direct.append(
-            await asyncio.to_thread(
-                direct_stream,
-                model,
-                False,
-                prompt=prompt,
-                max_tokens=max_tokens,
-                temperature=0.0,
-                stop=stops,
-            )
-        )
-    # Each of these runs right after the identical prompt, as when a request is repeated.
-    same = FimRequest(prefix=PY_PREFIX, max_tokens=max_tokens, temperature=0.0)
-    await collect(client.complete(same))
-    for _ in range(repeats):
-        cached.append(await timed_stream(client.complete(same), count))
-    for i in range(repeats):
-        chats.append(await timed_stream(client.chat(question(i), chat_options), count))
-        messages = [m.as_dict() for m in question(1000 + i)]
-        direct_chats.append(
-            await asyncio.to_thread(
-                direct_stream,
-                model,
-                True,
-                messages=messages,
-                max_tokens=max_tokens,
-                temperature=0.0,
-            )
-        )
-    rows = [
-        ("complete(), fresh prompt (KV-cache miss)", fresh),
-        ("  reference: llama-cpp create_completion, fresh prompt", direct),
-        ("complete(), same prompt as the run before (KV-cache hit)", cached),
-        ("chat(), fresh question", chats),
-        ("  reference: llama-cpp create_chat_completion, fresh question", direct_chats),
-    ]
-    await client.aclose()
-    return rows, in_process_load, path.name
-
-
-def load_table(probes: Sequence[dict[str, float]], in_process: float) -> str:
-    rows = []
-    for key, label in (
-        ("first_loaded", "first loaded() in a fresh process (import + load)"),
-        ("import", "  of which `import llama_cpp`"),
-        ("load", "  of which reading the GGUF (Llama(...))"),
-        ("process", "whole probe process (interpreter start to exit)"),
-    ):
-        values = [p[key] for p in probes]
-        rows.append(
-            [
-                label,
-                str(len(values)),
-                ms(statistics.median(values)),
-                ms(min(values)),
-                ms(max(values)),
-            ]
-        )
-    rows.append(
-        [
-            "first loaded() in this process (once, after the HTTP section)",
-            "1",
-            ms(in_process),
-            ms(in_process),
-            ms(in_process),
-        ]
-    )
-    return table(["load", "runs", "median ms", "min ms", "max ms"], rows)
-
-
-def gen_table(rows: Sequence[tuple[str, list[Gen]]]) -> str:
-    out = []
-    for label, gens in rows:
-        out.append(
-            [
-                label,
-                str(len(gens)),
-                ms(statistics.median(g.ttft for g in gens)),
-                ms(percentile([g.ttft for g in gens], 95)),
-                ms(statistics.median(g.total for g in gens)),
-                f"{min(g.total for g in gens) * 1000:.0f}-{max(g.total for g in gens) * 1000:.0f}",
-                f"{statistics.median(g.tokens for g in gens):g}",
-                f"{statistics.median(g.tok_s for g in gens):.1f}",
-                f"{statistics.median(g.decode_tok_s for g in gens):.1f}",
-            ]
-        )
-    return table(
-        [
-            "case",
-            "runs",
-            "TTFT p50 ms",
-            "TTFT p95 ms",
-            "total p50 ms",
-            "total min-max ms",
-            "tokens",
-            "tok/s (end to end)",
-            "decode tok/s",
-        ],
-        out,
-    )
-
-
 # ---- main ------------------------------------------------------------------------------
 
 
@@ -633,7 +402,6 @@ def header() -> str:
 
 async def main(ns: argparse.Namespace) -> None:
     n = 30 if ns.quick else ns.requests
-    repeats = 2 if ns.quick else 5
     started = time.perf_counter()
     print(header())
     print()
@@ -680,35 +448,13 @@ async def main(ns: argparse.Namespace) -> None:
         print(f"- {note}")
     print()
 
-    sys.stdout.flush()
-    probes = load_in_subprocesses(repeats)
-    rows, in_process, model_name = await bench_embedded(repeats)
-    print(f"## 2. Embedded model ({model_name}, llama-cpp-python)")
-    print()
-    print(
-        f"Load: {repeats} fresh subprocesses (OS page cache warm after the first), plus once "
-        "in this process."
-    )
-    print()
-    print(load_table(probes, in_process))
-    print()
-    print(
-        f"Generation: up to 64 tokens at temperature 0 on a {PY_PREFIX.count(chr(10))}-line "
-        f"Python prefix (template 'prefix'), or a one-line chat question; {repeats} runs "
-        "each; tokens counted with the model's tokenizer on the returned text. TTFT is "
-        "from the call to the first piece the client yields; decode tok/s = (tokens - 1) / "
-        "(total - TTFT). References call llama-cpp-python directly in a worker thread."
-    )
-    print()
-    print(gen_table(rows))
-    print()
     print(f"total benchmark time: {time.perf_counter() - started:.1f}s")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200, help="timed requests per row")
-    parser.add_argument("--quick", action="store_true", help="30 requests, 2 embedded repeats")
+    parser.add_argument("--quick", action="store_true", help="30 requests per row")
     parser.add_argument(
         "--server",
         choices=("process", "stock", "thread"),
@@ -716,7 +462,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="loopback model server: child process with TCP_NODELAY (default), "
         "tests/modelserver.py unchanged (Nagle's 40 ms stalls), or a thread of this process",
     )
-    parser.add_argument(LOAD_PROBE_FLAG, action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(SERVE_FLAG, type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--pace", type=float, default=0.0, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -726,7 +471,5 @@ if __name__ == "__main__":
     args = parse_args()
     if args.serve is not None:
         serve(args.serve, args.pace)
-    elif args.load_probe:
-        print(json.dumps(asyncio.run(load_probe())))
     else:
         asyncio.run(main(args))

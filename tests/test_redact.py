@@ -18,8 +18,6 @@ import pytest
 
 from tandem.config import build_settings, flatten
 from tandem.models import ChatMessage, FimRequest, Snippet, build_models, collect
-from tandem.models.fim import get_template
-from tandem.models.local import LocalClient
 from tandem.models.redact import (
     find_secrets,
     has_placeholder,
@@ -236,52 +234,6 @@ async def test_every_provider_sends_redacted_bodies(model_server: ModelServer, p
     for rec in model_server.requests:
         assert leaked(json.dumps(rec.body)) == []
     assert "<redacted:" in json.dumps(model_server.requests[0].body)
-
-
-class _FakeLlama:
-    """Stands in for llama_cpp.Llama: records what it is asked, answers one piece."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-
-    def create_completion(self, **kwargs: Any) -> Any:
-        self.calls.append(kwargs)
-        return iter([{"choices": [{"text": "ok"}]}])
-
-    def create_chat_completion(self, **kwargs: Any) -> Any:
-        self.calls.append(kwargs)
-        return iter([{"choices": [{"delta": {"content": "ok"}}]}])
-
-
-class _FakeModel:
-    def __init__(self) -> None:
-        import threading
-
-        self.llm = _FakeLlama()
-        self.lock = threading.Lock()
-
-    def fit_prompt(self, prompt: str, max_tokens: int) -> str:
-        return prompt
-
-
-@pytest.mark.parametrize("template", ["prefix", "chat"])
-async def test_the_embedded_model_gets_redacted_prompts(template: str, monkeypatch):
-    client = LocalClient(None, get_template(template))
-    fake = _FakeModel()
-
-    async def loaded() -> _FakeModel:
-        return fake
-
-    monkeypatch.setattr(client, "loaded", loaded)
-    assert leaked(json.dumps(client.fim_request(SECRET_REQUEST).body))  # unredacted here
-    assert await collect(client.complete(SECRET_REQUEST)) == "ok"
-    question = (CORPUS / "api.ts").read_text()
-    assert await collect(client.chat([ChatMessage("user", question)])) == "ok"
-    assert len(fake.llm.calls) == 2
-    for call in fake.llm.calls:
-        sent = json.dumps(call.get("prompt") or call.get("messages"))
-        assert leaked(sent) == []
-        assert "<redacted:" in sent
 
 
 HOSTILE = {

@@ -20,7 +20,7 @@ from tandem.models.base import (
     cut_at_stops,
 )
 from tandem.models.errors import ModelHTTPError, ModelNotFound, ModelResponseError
-from tandem.models.fim import FimTemplate
+from tandem.models.fim import FimTemplate, get_template
 from tandem.models.http import HttpEndpoint
 from tandem.models.tokens import CALIBRATION_TEXT, EstimatedTokenizer, Tokenizer, calibrate
 from tandem.models.wire import dig, sse_events
@@ -65,6 +65,20 @@ class LlamaCppClient(ModelClient):
         return WireRequest("completion", {"prompt": prompt, **common})
 
     async def complete(self, request: FimRequest) -> AsyncIterator[str]:
+        try:
+            async for piece in self._complete(request):
+                yield piece
+        except ModelHTTPError as exc:
+            # llama.cpp answers /infill with 501 (before any text) when the model has no FIM
+            # tokens: from then on, prompt with the prefix instead.
+            if exc.status != 501 or self.template is not INFILL:
+                raise
+            log.warning("%s has no FIM tokens; completing from the prefix", self.describe())
+            self.template = get_template("prefix")
+            async for piece in self._complete(request):
+                yield piece
+
+    async def _complete(self, request: FimRequest) -> AsyncIterator[str]:
         wire = self.fim_request(request)
         if wire.chat:
             stream = self._chat_stream(wire.body)
