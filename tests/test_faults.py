@@ -57,7 +57,9 @@ from modelserver import Behaviour, ModelServer
 
 SUGGESTION = '"hi " + name'
 TIMEOUT = 2  # TANDEM_TIMEOUT for the server under test
-ANSWER_WITHIN = TIMEOUT + 1.5  # an answer, possibly empty, by then
+# An answer, possibly empty, by then: the deadline, plus slack for a loaded 2-core machine
+# (this proves nothing hangs past the deadline; speed is measured in bench/).
+ANSWER_WITHIN = TIMEOUT + 6
 HUGE = 50 * 1024 * 1024
 REQUEST = FimRequest(prefix="x = ", suffix="\n", max_tokens=8)
 JUNK = bytes(range(256)) * 64 + b"\xff\xfe\xfd\x00\x80\xc3\x28" * 1000  # not UTF-8, not SSE

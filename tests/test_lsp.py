@@ -41,6 +41,8 @@ from modelserver import Behaviour, ModelServer
 SOURCE = "def greet(name):\n    return \n"
 SUGGESTION = '"hi " + name'
 INLINE = "textDocument/inlineCompletion"
+# Proves an answer comes, not how fast: generous for a loaded 2-core machine (bench/ measures).
+NO_HANG = 10.0
 
 
 @pytest.fixture
@@ -381,7 +383,7 @@ async def test_status_model_down_then_back(ws: Path):
         uri = open_text(client, ws / "greet.py", SOURCE)
         started = time.monotonic()
         assert await inline(client, uri, 1, 11) == []
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < NO_HANG
         error = await recorder.wait_status("error")
         assert "cannot reach" in error["message"] and "\n" not in error["message"]
         before = len(recorder.status)
@@ -452,7 +454,7 @@ async def test_model_failures_are_an_empty_answer_and_an_error_status(
             before = len(recorder.status)
             started = time.monotonic()
             assert await inline(client, uri, line, 11) == [], behaviour
-            assert time.monotonic() - started < 3.5, behaviour
+            assert time.monotonic() - started < NO_HANG, behaviour
             error = await recorder.wait_status("error", since=before)
             assert words in error["message"] and "\n" not in error["message"], error
             # the model is back: the next request works, the status is ready
@@ -509,17 +511,17 @@ async def test_huge_document_keeps_the_server_responsive(model_server: ModelServ
         started = time.monotonic()
         huge = open_text(client, ws / "huge.py", big)
         assert texts(await inline(client, small, 1, 11)) == [SUGGESTION]
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < NO_HANG
         started = time.monotonic()
         for version in range(2, 12):  # ten keystrokes in it
             change(client, huge, version, 1000, 0, "x")
         change(client, small, 2, 1, 11, "None")
         await inline(client, small, 1, 15)
-        assert time.monotonic() - started < 3
+        assert time.monotonic() - started < NO_HANG
         started = time.monotonic()
         requests = len(model_server.requests)
         assert await inline(client, huge, 1000, 10) == []  # too large: Tandem stays out
-        assert time.monotonic() - started < 5
+        assert time.monotonic() - started < NO_HANG
         assert len(model_server.requests) == requests
 
 

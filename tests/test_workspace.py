@@ -217,7 +217,8 @@ def test_is_ignored_judges_missing_files_by_name_and_rejects_outside_paths(root,
     assert is_ignored(root, root) is None
 
 
-def test_walk_is_fast_and_prunes_ignored_folders(root, monkeypatch):
+def test_walk_prunes_ignored_folders(root, monkeypatch):
+    """Ignored folders are never listed (their speed is bench/context.py's to measure)."""
     for d in range(60):
         for f in range(20):
             write(root, f"pkg{d}/mod{f}.py", f"def f{f}():\n    return {d}\n")
@@ -233,9 +234,6 @@ def test_walk_is_fast_and_prunes_ignored_folders(root, monkeypatch):
         return real_scandir(path)
 
     monkeypatch.setattr(workspace.os, "scandir", spy)
-    started = time.perf_counter()
     files = list(walk(root))
-    elapsed = time.perf_counter() - started
     assert len(files) == 1201
-    assert elapsed < 0.5, f"walking 1,200 files took {elapsed:.3f}s"
     assert not [p for p in scanned if "node_modules" in p or "generated_stuff" in p]

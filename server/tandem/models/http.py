@@ -85,7 +85,10 @@ class Attempts:
 
         A disconnect before any answer is, first of all, a pooled connection that the
         server had closed: that one is retried at once and not counted. A managed server
-        that died is restarted for one more try, never in a loop.
+        that died before answering is restarted for one more try, never in a loop: a prompt
+        that kills it twice ends with the error that says how it died. (Whether it died just
+        before or just after the request reached it cannot be told apart: the kernel takes
+        a moment to reap a killed process.)
         """
         self.outcomes.append(outcome)
         if died:
