@@ -58,7 +58,8 @@ class Spending:
         tokens = requests * (self.budget + answer_tokens)
         if tokens > self.limits.max_tokens:
             raise CapReached(
-                f"up to {tokens:,} tokens needed ({requests} requests of {self.budget} + "
+                f"up to {tokens:,} tokens needed ({requests} request{'s' * (requests != 1)} of "
+                f"{self.budget} + "
                 f"{answer_tokens}), over the cap of {self.limits.max_tokens:,} "
                 "(--max-total-tokens): nothing was sent"
             )
