@@ -495,3 +495,47 @@ def test_sarif_never_points_outside_the_repository(tmp_path: Path, review):
         for path in ("../../etc/passwd", "/etc/hostname")
     ]
     assert "artifactLocation" not in out.stdout and server.requests == []
+
+
+# ---- the documented workflows: no cache a pull request can write, no pull request code run ----
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def documented_workflows() -> list[tuple[str, dict[str, Any]]]:
+    import yaml
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = [b.split("\n```", 1)[0] for b in readme.split("```yaml\n")[1:]]
+    example = (ROOT / "examples" / "review-fork-pull-requests.yml").read_text(encoding="utf-8")
+    found = [(f"README.md block {i}", yaml.safe_load(b)) for i, b in enumerate(blocks)]
+    return [*found, ("examples/review-fork-pull-requests.yml", yaml.safe_load(example))]
+
+
+def test_the_documented_workflows_keep_the_cache_outside_the_checkout():
+    workflows = documented_workflows()
+    assert len(workflows) >= 4
+    for name, workflow in workflows:
+        text = json.dumps(workflow)
+        cache_dirs = [v for k, v in _pairs(workflow) if k == "TANDEM_CACHE_DIR"]
+        assert cache_dirs, name
+        for value in cache_dirs:
+            assert value.startswith(("${{ runner.temp }}", "/tmp/")), (name, value)
+        assert ".tandem-cache" not in text and "--trust-checkout-config" not in text, name
+    example = workflows[-1][1]
+    steps = example["jobs"]["review"]["steps"]
+    checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout"))
+    assert "ref" not in checkout["with"] and checkout["with"]["persist-credentials"] is False
+    scripts = "\n".join(s.get("run", "") for s in steps)
+    assert "github.event.pull_request" not in scripts  # only through the environment
+    assert [s["run"].split()[0] for s in steps if "run" in s and "install" in s["run"]] == ["pip"]
+
+
+def _pairs(value: Any) -> Iterator[tuple[Any, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key, item
+            yield from _pairs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _pairs(item)
