@@ -189,7 +189,7 @@ def restore(answer: str, source: str) -> str | None:
 
 # ---- what Tandem prints -------------------------------------------------------------------
 
-MIN_KNOWN_SECRET = 6  # shorter "keys" (test values, "none") would garble every line
+MIN_KNOWN_SECRET = 8  # shorter "keys" ("ollama", "EMPTY": placeholders) would garble lines
 KEY_PLACEHOLDER = placeholder("api-key")
 _known: set[str] = set()
 _known_lock = threading.Lock()
