@@ -533,11 +533,7 @@ async def run_review(args: argparse.Namespace) -> int:
         limits=Limits(args.max_files, args.max_requests, args.max_total_tokens),
     )
     progress = Progress(quiet=args.quiet)
-    progress.note(
-        f"settings from the checkout's {inputs.config_source} (--trust-checkout-config)"
-        if args.trust_checkout_config
-        else f"repository settings from {inputs.config_source} (not from the change under review)"
-    )
+    progress.note(inputs.settings_note())
     models = build_models(settings)
     cache = CompletionCache(settings.cache_dir / "review")
     index = (

@@ -35,7 +35,16 @@ class ReviewInputs:
     settings: Settings
     filters: FileFilter
     in_git: bool  # the root is a git repository (the symbol index is worth building)
-    config_source: str  # where .tandem.toml was read, for the log
+    config_source: str | None  # where .tandem.toml was read (None: nowhere), for the log
+    from_checkout: bool = False  # --trust-checkout-config
+
+    def settings_note(self) -> str:
+        """One log line: where the repository's settings came from, if anywhere."""
+        if self.config_source is None:
+            return "no repository settings read: no base revision to read them from"
+        if self.from_checkout:
+            return f"settings from the checkout's {self.config_source} (--trust-checkout-config)"
+        return f"repository settings from {self.config_source} (not from the change)"
 
 
 def gather(
@@ -69,7 +78,7 @@ def gather(
 
     workspace: Layer = {}  # no repository config unless a trusted one is found
     ignore_text: str | None = None
-    config_source = "(none: no base revision to read it from)"
+    config_source: str | None = None
     if trust_checkout_config:
         config_source = str(root / CONFIG_FILE)
         workspace = read_toml(root / CONFIG_FILE)
@@ -88,6 +97,10 @@ def gather(
             ignore = blobs.get(IGNORE_FILE)
             ignore_text = ignore.decode("utf-8", "replace") if ignore is not None else None
     settings = load_settings(root, overrides=overrides, workspace=workspace)
-    check_key_binding(settings, config_source)
+    if config_source is not None:
+        check_key_binding(settings, config_source)
     filters = FileFilter(tuple(include), tuple(exclude), ignore_text, settings.exclude)
-    return ReviewInputs(root, files, source, settings, filters, repo is not None, config_source)
+    return ReviewInputs(
+        root, files, source, settings, filters, repo is not None, config_source,
+        from_checkout=trust_checkout_config,
+    )  # fmt: skip
