@@ -138,6 +138,23 @@ def test_a_cache_in_the_checkout_is_refused_and_a_poisoned_one_is_empty(
     assert again.report["summary"]["cached_requests"] == 0
 
 
+def test_a_cache_row_never_reads_a_file_outside_its_folder(tmp_path: Path):
+    from tandem.cache import CompletionCache
+
+    outside = tmp_path / "outside.json"
+    outside.write_text('"an answer from outside the cache"')
+    cache = CompletionCache(tmp_path / "cache")
+    cache.set("k", "mine")
+    cache.close()
+    for mode in (2, 3):  # a binary value file (JSON inside), a text one (diskcache's str)
+        with sqlite3.connect(tmp_path / "cache" / "cache.db") as db:
+            row = (mode, str(outside))
+            db.execute("UPDATE Cache SET mode = ?, filename = ?, value = NULL", row)
+        cache = CompletionCache(tmp_path / "cache")
+        assert cache.get("k") is None and cache.persistent
+        cache.close()
+
+
 def test_a_cache_entry_answers_only_the_model_endpoint_and_prompt_it_was_written_for(
     server: ReviewModel, tmp_path: Path, review
 ):

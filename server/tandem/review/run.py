@@ -209,12 +209,15 @@ class Reviewer:
                 self.progress.skipped(diff.path, reason)
             else:
                 candidates.append(diff)
-        for diff in list(candidates):
+        readable: list[FileDiff] = []
+        for diff in candidates:
             reason = source.link_reason(diff.path, self.options.filters)
             if reason:
-                candidates.remove(diff)
                 skipped.append(Skipped(diff.path, reason))
                 self.progress.skipped(diff.path, reason)
+            else:
+                readable.append(diff)
+        candidates = readable
         if not candidates:
             return [], skipped, {}
         self.spending.check_files(len(candidates))
