@@ -214,9 +214,10 @@ def answer(*findings: dict[str, Any]) -> str:
 def request_files(body: Any) -> list[str]:
     """The files a recorded review request covers (from its file list)."""
     content = body["messages"][-1]["content"]
-    match = re.search(r"It covers these files: (\[.*?\])\n", content)
+    match = re.search(r"^-----BEGIN UNTRUSTED DATA \w+-----\nFiles under review: ", content, re.M)
     assert match, "not a review request"
-    return json.loads(match.group(1))
+    files, _ = json.JSONDecoder().raw_decode(content, match.end())
+    return files
 
 
 def user_message(body: Any) -> str:

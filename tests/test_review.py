@@ -306,11 +306,12 @@ def test_usage_errors_exit_2(server: ReviewModel, repo: Repo, review, tmp_path: 
     assert out.code == 2 and "--base 'no-such-branch' is not a commit" in out.stderr
     out = review(repo, server, "--diff", str(tmp_path / "missing.diff"))
     assert out.code == 2 and "cannot read --diff" in out.stderr
+    # The checkout's settings are read only when asked to (the default is the base's).
     (repo.path / ".tandem.toml").write_text("[chat]\ncontext_tokenz = 5\n")
-    out = review(repo, server, "--base", "main")
+    out = review(repo, server, "--base", "main", "--trust-checkout-config")
     assert out.code == 2 and "context_tokenz" in out.stderr
     (repo.path / ".tandem.toml").write_text("[chat]\ncontext_tokens = 300\n")
-    out = review(repo, server, "--base", "main")
+    out = review(repo, server, "--base", "main", "--trust-checkout-config")
     assert out.code == 2 and "raise [chat] context_tokens" in out.stderr
     with pytest.raises(SystemExit) as exc:
         main(["review", "--concurrency", "0"])

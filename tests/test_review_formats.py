@@ -15,6 +15,7 @@ from jsonschema import validators
 from tandem import __version__
 from tandem.review.findings import Finding, ReviewResult, Skipped
 from tandem.review.formats import FORMATS, render
+from tandem.review.formats.human import md_escape
 
 # Beside the checkout, never copied into it (CI has it too).
 SARIF_SCHEMA = Path(__file__).resolve().parents[1].parent / "shared/data/sarif-schema-2.1.0.json"
@@ -462,7 +463,7 @@ def test_rdjson_follows_reviewdog_diagnostic_result():
         assert "suggestions" not in d  # ours are prose, not replacement text
     race = next(d for d in diagnostics if d["code"]["value"] == "race-condition")
     assert race == {
-        "message": NASTY,
+        "message": md_escape(NASTY),  # reviewdog posts it as Markdown
         "location": {
             "path": "src/日本/モジュール.ts",
             "range": {"start": {"line": 7}, "end": {"line": 9}},

@@ -184,7 +184,9 @@ def test_a_changed_hunk_asks_again_only_for_its_request(server, repo: Repo, revi
 # ---- trusting the base's configuration -----------------------------------------------------
 
 
-def test_trust_base_config_reads_the_base_revision(tmp_path: Path, review):
+def test_settings_come_from_the_base_revision_unless_the_checkout_is_trusted(
+    tmp_path: Path, review
+):
     with ReviewModel() as trusted, ReviewModel() as attacker:
 
         def config(server: ReviewModel) -> str:
@@ -198,13 +200,15 @@ def test_trust_base_config_reads_the_base_revision(tmp_path: Path, review):
         repo.write(".tandemignore", "app/cart.py\n")  # and hides a file
         repo.commit("reconfigure")
 
-        out = review(repo, None, "--base", "main", "--format", "json", "--trust-base-config")
-        assert out.code == 0, out.stderr
-        assert attacker.review_requests() == []
-        reviewed = {p for r in trusted.review_requests() for p in request_files(r.body)}
-        assert "app/cart.py" in reviewed
+        for flags in ((), ("--trust-base-config",)):  # the default; the old flag still works
+            out = review(repo, None, "--base", "main", "--format", "json", *flags)
+            assert out.code == 0, out.stderr
+            assert attacker.review_requests() == []
+            reviewed = {p for r in trusted.review_requests() for p in request_files(r.body)}
+            assert "app/cart.py" in reviewed
+            assert "repository settings from main:.tandem.toml" in out.stderr
 
-        out = review(repo, None, "--base", "main", "--format", "json")
+        out = review(repo, None, "--base", "main", "--format", "json", "--trust-checkout-config")
         assert out.code == 0, out.stderr
         assert attacker.review_requests()
         skipped = {s["path"]: s["reason"] for s in out.report["skipped"]}
@@ -225,7 +229,7 @@ def test_nothing_to_review_asks_nothing(server: ReviewModel, repo: Repo, review)
 
 def test_the_exclude_setting_is_never_sent(server: ReviewModel, repo: Repo, review):
     (repo.path / ".tandem.toml").write_text('exclude = ["app/config.py"]\n')
-    out = review(repo, server, "--base", "main", "--format", "json")
+    out = review(repo, server, "--base", "main", "--format", "json", "--trust-checkout-config")
     assert out.code == 0, out.stderr
     skipped = {s["path"]: s["reason"] for s in out.report["skipped"]}
     assert skipped["app/config.py"] == "excluded by the exclude setting (app/config.py)"

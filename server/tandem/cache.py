@@ -5,6 +5,11 @@ safe for several servers at once (two editor windows share it through SQLite),
 kept across restarts. A corrupt or unwritable directory costs one warning and
 the server goes on with memory only.
 
+Every diskcache of the project stores JSON through ``JSONOnlyDisk``, never pickle:
+diskcache's default disk unpickles what it reads, so a cache folder someone else could
+write (a pull request that commits one) would run code. A row that is not ours (pickled,
+an older format, a file outside the folder) reads as a miss: the cache is then empty.
+
 ``TypeAhead`` answers without any model call while the user types what was
 just suggested: it keeps recent suggestions per document, anchored at the
 offset they were made for, and checks that the text around the anchor is
@@ -17,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -24,12 +30,74 @@ from pathlib import Path
 from typing import Any
 
 import diskcache
+from diskcache.core import MODE_BINARY, MODE_RAW
 
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
 SIZE_LIMIT = 64 * 1024 * 1024
 MEMORY_ITEMS = 2048
+
+
+class UnsafeCacheRow(ValueError):
+    """A cache row this disk did not write (pickled, text mode, outside the folder)."""
+
+
+class JSONOnlyDisk(diskcache.Disk):
+    """Keys and values as JSON bytes; reading never unpickles and never leaves the folder.
+
+    ``diskcache.JSONDisk`` is not enough: its ``fetch`` and ``get`` call the pickling base
+    class first, so a planted row in pickle mode still runs code.
+    """
+
+    def put(self, key: Any) -> tuple[Any, bool]:
+        return super().put(_json_bytes(key))
+
+    def get(self, key: Any, raw: bool) -> Any:
+        if not raw or not isinstance(key, bytes | memoryview):
+            raise UnsafeCacheRow("a cache key that is not JSON")
+        return json.loads(bytes(key))
+
+    def store(self, value: Any, read: bool, key: Any = diskcache.core.UNKNOWN) -> Any:
+        if read:
+            raise UnsafeCacheRow("file values are not stored")
+        return super().store(_json_bytes(value), False, key=key)
+
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        if read:
+            raise UnsafeCacheRow("file values are not read")
+        if mode == MODE_RAW and isinstance(value, bytes | memoryview):
+            data = bytes(value)
+        elif mode == MODE_BINARY and filename:
+            with open(self._inside(filename), "rb") as handle:
+                data = handle.read()
+        else:  # pickle or text mode: never written by this disk
+            raise UnsafeCacheRow(f"a cache row in mode {mode}")
+        return json.loads(data)
+
+    def remove(self, file_path: str) -> None:
+        with contextlib.suppress(UnsafeCacheRow):
+            self._inside(file_path)
+            super().remove(file_path)
+
+    def _inside(self, filename: str) -> str:
+        """The value file's path, refused unless it lies inside the cache folder."""
+        folder = os.path.realpath(self._directory)
+        full = os.path.realpath(os.path.join(folder, filename))
+        if not full.startswith(folder + os.sep):
+            raise UnsafeCacheRow("a cache value file outside the cache folder")
+        return full
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "surrogatepass"
+    )
+
+
+def open_cache(folder: Path, **settings: Any) -> diskcache.Cache:
+    """A diskcache that stores JSON only (see ``JSONOnlyDisk``)."""
+    return diskcache.Cache(str(folder), disk=JSONOnlyDisk, **settings)
 
 
 def request_key(model: str, template: str, path: str, body: dict[str, Any]) -> str:
@@ -50,8 +118,8 @@ class CompletionCache:
         self.misses = 0
         if folder is not None:
             try:
-                self._disk = diskcache.Cache(
-                    str(folder),
+                self._disk = open_cache(
+                    folder,
                     size_limit=size_limit,
                     eviction_policy="least-recently-used",
                     timeout=1,
@@ -79,6 +147,8 @@ class CompletionCache:
         if self._disk is not None:
             try:
                 value = self._disk.get(key)
+            except (UnsafeCacheRow, ValueError, UnicodeDecodeError, OSError):
+                value = None  # not a row of ours, or a value file gone: a miss
             except Exception as exc:
                 self._fall_back(f"completion cache read failed ({exc}); memory only")
         if isinstance(value, str):

@@ -29,7 +29,13 @@ from tandem.context.prompt import PromptBudget
 from tandem.context.workspace import excluded as exclusion_reason
 from tandem.models import ChatMessage, ChatOptions, FimRequest, Models, build_models, collect
 from tandem.models.errors import ModelError
-from tandem.models.redact import redact_body
+from tandem.models.redact import install_log_redaction, redact_body, redact_log
+from tandem.review.limits import (
+    DEFAULT_MAX_FILES,
+    DEFAULT_MAX_FINDINGS,
+    DEFAULT_MAX_REQUESTS,
+    DEFAULT_MAX_TOKENS,
+)
 
 EXIT_CODES = {
     0: "success",
@@ -44,6 +50,8 @@ EXIT_CODES = {
     9: "malformed answer from the model server",
     10: "other model error",
     11: "embedded model not installed",
+    12: "review: an answer was still cut off after a retry (see --allow-incomplete)",
+    13: "review: a cost cap was reached (--max-files, --max-requests, --max-total-tokens)",
 }
 
 
@@ -109,7 +117,9 @@ REVIEW_EXIT_CODES = (
     "0 no findings at or above --fail-on; 1 findings at or above --fail-on; "
     "2 bad usage, invalid setting, git or diff error; "
     "3 the model could not be reached, or failed after retries (the reviewer is broken, "
-    "not the code)"
+    "not the code); 12 a model answer was still cut off after a retry with more room (those "
+    "files are listed as incompletely reviewed; --allow-incomplete makes this 0); 13 a cost "
+    "cap was reached (--max-files, --max-requests, --max-total-tokens): nothing was sent"
 )
 
 
@@ -148,15 +158,32 @@ def _review_parser(sub: argparse._SubParsersAction) -> None:
                    help="review only matching files (gitignore syntax; repeatable)")  # fmt: skip
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                    help="do not review matching files (gitignore syntax; repeatable)")  # fmt: skip
-    p.add_argument("--max-findings", type=_positive, metavar="N", help="report the N most severe")
+    caps = (
+        ("--max-findings", DEFAULT_MAX_FINDINGS, "report the N most severe findings"),
+        ("--max-files", DEFAULT_MAX_FILES, "stop (exit 13) above N files to review"),
+        ("--max-requests", DEFAULT_MAX_REQUESTS, "stop (exit 13) above N model requests"),
+        ("--max-total-tokens", DEFAULT_MAX_TOKENS, "stop (exit 13) above N tokens (prompt "
+         "budget plus answer allowance of every request, retries included)"),
+    )  # fmt: skip
+    for flag, default, text in caps:
+        p.add_argument(
+            flag, type=_positive, metavar="N", default=default, help=f"{text} (default: {default})"
+        )
+    p.add_argument(
+        "--allow-incomplete",
+        action="store_true",
+        help="exit 0, not 12, when an answer was cut off (its files are still listed)",
+    )
     p.add_argument("--concurrency", type=_positive, metavar="N",
                    help="model requests at once (default: max_concurrent, 2)")  # fmt: skip
     p.add_argument(
-        "--trust-base-config",
+        "--trust-checkout-config",
         action="store_true",
-        help="read .tandem.toml and .tandemignore from the base revision, not the working tree "
-        "(for untrusted pull requests)",
+        help="read .tandem.toml and .tandemignore from the working tree, not the base revision: "
+        "only for repositories whose every writer you trust (never for fork pull requests)",
     )
+    # The default since the trust boundary: still accepted so existing CI keeps working.
+    p.add_argument("--trust-base-config", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress or summary on stderr")
     _common(p)
 
@@ -466,8 +493,10 @@ async def run_review(args: argparse.Namespace) -> int:
     from tandem.review.formats import render  # written alongside; imported when used
     from tandem.review.git import GitError
     from tandem.review.inputs import gather
+    from tandem.review.limits import CapReached, Limits
     from tandem.review.progress import Progress
     from tandem.review.run import ReviewConfigError, Reviewer, ReviewOptions
+    from tandem.review.trust import UnsafeCacheDir, check_cache_dir
 
     overrides = {
         "completion.provider": args.provider,
@@ -485,12 +514,13 @@ async def run_review(args: argparse.Namespace) -> int:
             base=args.base,
             head=args.head,
             diff=diff,
-            trust_base_config=args.trust_base_config,
+            trust_checkout_config=args.trust_checkout_config,
             include=tuple(args.include),
             exclude=tuple(args.exclude),
             overrides=overrides,
         )
-    except (GitError, DiffError) as exc:
+        check_cache_dir(inputs.settings.cache_dir, inputs.root)
+    except (GitError, DiffError, UnsafeCacheDir) as exc:
         raise UsageError(str(exc)) from None
     settings = inputs.settings
     options = ReviewOptions(
@@ -500,7 +530,10 @@ async def run_review(args: argparse.Namespace) -> int:
         concurrency=args.concurrency or settings.max_concurrent,
         max_findings=args.max_findings,
         filters=inputs.filters,
+        limits=Limits(args.max_files, args.max_requests, args.max_total_tokens),
     )
+    progress = Progress(quiet=args.quiet)
+    progress.note(inputs.settings_note())
     models = build_models(settings)
     cache = CompletionCache(settings.cache_dir / "review")
     index = (
@@ -517,12 +550,14 @@ async def run_review(args: argparse.Namespace) -> int:
             options,
             cache=cache,
             engine=ContextEngine(inputs.root, index),
-            progress=Progress(quiet=args.quiet),
+            progress=progress,
         )
         try:
             run = await reviewer.review(inputs.files, inputs.source)
-        except ReviewConfigError as exc:
-            raise UsageError(str(exc)) from None
+        except (ReviewConfigError, CapReached) as exc:
+            error = UsageError(str(exc))
+            error.exit_code = exc.exit_code
+            raise error from None
     finally:
         await models.aclose()
         cache.close()
@@ -553,7 +588,17 @@ async def run_review(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 3
-    return 1 if run.result.fails(args.fail_on) else 0
+    if run.result.fails(args.fail_on):
+        return 1
+    if run.incomplete_requests:
+        print(
+            f"tandem: {run.incomplete_requests} of {run.requests} review requests were cut off "
+            "twice: their files are listed as incompletely reviewed"
+            + (" (--allow-incomplete)" if args.allow_incomplete else ""),
+            file=sys.stderr,
+        )
+        return 0 if args.allow_incomplete else 12
+    return 0
 
 
 COMMANDS = {
@@ -566,6 +611,7 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    install_log_redaction()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -579,7 +625,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         message = exc.one_line() if isinstance(exc, ModelError) else str(exc)
-        print(f"tandem: {message}", file=sys.stderr)
+        print(f"tandem: {redact_log(message)}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # a bug: still one line unless --debug
         if args.debug:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tandem.models.fim import TEMPLATES
+from tandem.models.redact import remember_secret
 
 PROVIDERS = ("local", "openai", "azure", "ollama", "llamacpp")
 DEFAULT_ENDPOINTS = {
@@ -330,6 +331,9 @@ def build_settings(*layers: Layer, environ: Mapping[str, str] | None = None) -> 
         sources=sources,
     )
     _check_complete(settings)
+    for model in (completion, chat):  # taken out of every error and log line from now on
+        remember_secret(model.api_key)
+        remember_secret(model.entra_token)
     return settings
 
 

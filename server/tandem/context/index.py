@@ -4,7 +4,8 @@ Parsing a big workspace takes seconds, so a restart should not pay for it again:
 each file's tags are cached under a key of everything that could change them (its
 path, mtime and size, the grammar's version, the tags query's text and the format
 of the cached value). The disk cache is an optimisation only: if it cannot be
-opened or used, the index warns once and carries on without it.
+opened or used, the index warns once and carries on without it. It stores JSON
+(``JSONOnlyDisk``), never pickle, and a cached value of the wrong shape is parsed again.
 
 Memory and disk are kept small for big workspaces: each file keeps its definitions,
 imports and the set of names it references (ranking needs only how many files use a
@@ -32,6 +33,7 @@ from typing import Any, NamedTuple
 
 import diskcache
 
+from tandem.cache import UnsafeCacheRow, open_cache
 from tandem.context.languages import QUERIES, LanguageSpec, language_for_path
 from tandem.context.tags import FileTags, Tag, extract_tags
 from tandem.context.workspace import MAX_BYTES, is_ignored, walk
@@ -74,12 +76,35 @@ class _Entry(NamedTuple):
 
 
 def _rows(tags: Iterable[Tag]) -> tuple[tuple[Any, ...], ...]:
-    """Tags as plain tuples: quicker to pickle, and no class path in the cache."""
+    """Tags as plain tuples: small JSON, and no class path in the cache."""
     return tuple(map(_ROW, tags))
 
 
 def _tags(rows: Iterable[tuple[Any, ...]]) -> tuple[Tag, ...]:
     return tuple(Tag(sys.intern(row[0]), *row[1:]) for row in rows)
+
+
+_ROW_TYPES = tuple(str if f.type in ("str", str) else int for f in fields(Tag))
+
+
+def _cached_value(value: Any) -> tuple[Any, Any, Any] | None:
+    """A cached (definitions, imports, names) as written by ``_index_file``, else None."""
+    if not (isinstance(value, list | tuple) and len(value) == 3):
+        return None
+    rows, imports, names = value
+    try:
+        ok = (
+            all(
+                len(row) == len(_ROW_TYPES)
+                and all(type(v) is t for v, t in zip(row, _ROW_TYPES, strict=True))
+                for row in rows
+            )
+            and all(len(pair) == 2 and all(type(n) is int for n in pair) for pair in imports)
+            and all(type(name) is str for name in names)
+        )
+    except TypeError:
+        return None
+    return (rows, [tuple(pair) for pair in imports], names) if ok else None
 
 
 def _dir_distance(a: tuple[str, ...], b: tuple[str, ...]) -> int:
@@ -123,7 +148,7 @@ class WorkspaceIndex:
         if self._cache_path is None:
             return None
         try:
-            cache = diskcache.Cache(str(self._cache_path), size_limit=CACHE_SIZE_LIMIT)
+            cache = open_cache(self._cache_path, size_limit=CACHE_SIZE_LIMIT)
             cache.get(("probe",))
             return cache
         except Exception as exc:
@@ -146,6 +171,8 @@ class WorkspaceIndex:
         cache = self._cache
         try:
             return cache.get(key) if cache is not None else None
+        except (UnsafeCacheRow, ValueError, UnicodeDecodeError):
+            return None  # a row this index did not write: parse the file again
         except Exception as exc:
             self._cache_failed(exc)
             return None
@@ -270,9 +297,9 @@ class WorkspaceIndex:
             return None
         key = (rel, st.st_mtime_ns, st.st_size, spec.name, spec.grammar_version, TAGS_VERSION)
         key += (hashes[spec.name],)
-        value = self._cache_get(key)
-        parsed = not (isinstance(value, tuple) and len(value) == 3)
-        if parsed:
+        value = _cached_value(self._cache_get(key))
+        parsed = value is None
+        if value is None:
             try:
                 source = path.read_bytes()
                 again = path.stat()

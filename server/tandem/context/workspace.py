@@ -16,7 +16,9 @@ since ``!.env.example`` in a ``.gitignore`` is about git, not about prompts. The
 
 ``walk`` prunes an ignored folder without listing what is in it, and never follows a
 symlinked folder (so a link loop cannot hang it); a symlinked file is read only when
-its target lies inside the workspace. ``is_ignored`` applies the same rules to one
+its target lies inside the workspace, outside ``.git/``, and the target itself passes
+every rule (``settings.py -> .env`` is ``.env``; no ``!`` line re-admits a secret file
+reached through a link). ``is_ignored`` applies the same rules to one
 path and says why it is ignored, so a file open in the editor can be marked inactive.
 """
 
@@ -208,6 +210,17 @@ def _inside(target: str, root: str) -> bool:
     return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
 
 
+def link_target_reason(root: Path, target: str) -> str | None:
+    """Why the resolved target of a symlink inside ``root`` must not be read, or None."""
+    rel = os.path.relpath(target, root).replace(os.sep, "/")
+    if rel == ".." or rel.startswith("../") or os.path.isabs(rel):
+        return "symlink out of the workspace"
+    if ".git" in rel.split("/"):
+        return "symlink into .git/"
+    reason = _secret_reason(rel, False) or is_ignored(root, rel)
+    return f"symlink to {rel}: {reason}" if reason else None
+
+
 def walk(root: Path, *, max_bytes: int = MAX_BYTES, exclude: Sequence[str] = ()) -> Iterator[Path]:
     """The files under ``root`` that Tandem may read, folder by folder in name order.
 
@@ -236,6 +249,8 @@ def walk(root: Path, *, max_bytes: int = MAX_BYTES, exclude: Sequence[str] = ())
                     target = os.path.realpath(entry.path)
                     if not _inside(target, root_text) or not os.path.isfile(target):
                         continue  # symlinked folders and links out of the workspace
+                    if link_target_reason(root, target):
+                        continue  # the rules hold for what a link points at
                     is_dir = False
                 else:
                     is_dir = entry.is_dir()
@@ -290,6 +305,9 @@ def is_ignored(
                 return "symlink out of the workspace"
             if os.path.isdir(real):
                 return "symlinked folder"
+            reason = link_target_reason(root, real)
+            if reason:
+                return reason
         is_dir = not last or child.is_dir()
         reason = _name_reason(chain, "/".join(parts[: depth + 1]), part, is_dir, spec)
         if reason:

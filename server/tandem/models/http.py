@@ -265,7 +265,13 @@ class HttpEndpoint:
         try:
             async with asyncio.timeout_at(_loop_deadline(deadline)):
                 raw = await response.aread()
-            detail = _error_detail(raw)
+            # A provider's 401 may echo the key it refused: never print it.
+            sent = [
+                value.removeprefix("Bearer ").strip()
+                for name, value in self._client.headers.items()
+                if name.lower() in ("authorization", "api-key", "x-api-key")
+            ]
+            detail = _error_detail(raw, sent)
         except (TimeoutError, httpx.HTTPError):
             detail = ""
         status = response.status_code
@@ -304,19 +310,26 @@ def _json_bytes(body: Mapping[str, Any]) -> bytes:
         return re.sub("[\ud800-\udfff]", "\ufffd", text).encode("utf-8")
 
 
-def _error_detail(raw: bytes) -> str:
-    """The server's own error message, if it gave one, shortened to one line."""
+def _error_detail(raw: bytes, secrets: list[str] | None = None) -> str:
+    """The server's own error message, if it gave one, shortened to one line.
+
+    Redacted (the key sent, configured keys, secret-looking text) before it is cut, so
+    a cut cannot leave half a key behind.
+    """
+    from tandem.models.redact import redact_log
+
     text = raw.decode("utf-8", "replace").strip()
     try:
         data = json.loads(text)
     except ValueError:
-        return " ".join(text.split())[:200]
+        data = text
     if isinstance(data, dict):
         err = data.get("error", data.get("message", data))
         if isinstance(err, dict):
             err = err.get("message", err)
-        return " ".join(str(err).split())[:200]
-    return " ".join(str(data).split())[:200]
+        data = err
+    text = redact_log(" ".join(str(data).split()), secrets or ())
+    return "".join(c if c.isprintable() else "?" for c in text)[:200]
 
 
 _LINE_BREAK = re.compile(rb"\r\n?|\n")

@@ -7,6 +7,11 @@ shown is what a model gets. A secret becomes ``<redacted:KIND>`` in place (insid
 quotes, after its ``=``), so the code around it keeps its shape; the same secret always
 gives the same text, so the caches keep working.
 
+The same redactor guards what Tandem prints: ``redact_log`` takes out the configured
+keys (``remember_secret``, called as settings are built) and anything the secret rules
+find, from model error bodies (a provider's 401 may echo the key it refused) and, through
+``install_log_redaction``, from every log record, whatever handler prints it.
+
 What a secret is lives in ``secret_rules``. The cost is a few regex passes over the text,
 most skipped by a substring test (about a millisecond for a 2k-token prompt; see
 ``bench/redaction.py``).
@@ -14,9 +19,10 @@ most skipped by a substring test (about a millisecond for a 2k-token prompt; see
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -179,3 +185,50 @@ def restore(answer: str, source: str) -> str | None:
     if unknown or has_placeholder(restored):
         return None
     return restored
+
+
+# ---- what Tandem prints -------------------------------------------------------------------
+
+MIN_KNOWN_SECRET = 8  # shorter "keys" ("ollama", "EMPTY": placeholders) would garble lines
+KEY_PLACEHOLDER = placeholder("api-key")
+_known: set[str] = set()
+_known_lock = threading.Lock()
+_factory_installed = False
+
+
+def remember_secret(value: str | None) -> None:
+    """A configured key or token: from now on it is taken out of everything printed."""
+    if value and len(value.strip()) >= MIN_KNOWN_SECRET:
+        with _known_lock:
+            _known.add(value.strip())
+
+
+def redact_log(text: str, extra: Iterable[str] = ()) -> str:
+    """``text`` without the configured keys, ``extra`` values, or anything the rules find."""
+    with _known_lock:
+        values = {*_known, *(v.strip() for v in extra if v and len(v.strip()) >= MIN_KNOWN_SECRET)}
+    for value in sorted(values, key=len, reverse=True):  # a key inside a longer one: longest first
+        if value in text:
+            text = text.replace(value, KEY_PLACEHOLDER)
+    return redact_text(text)
+
+
+def install_log_redaction() -> None:
+    """Every log record redacted as it is made, so no handler can print a key (idempotent)."""
+    global _factory_installed
+    with _known_lock:
+        if _factory_installed:
+            return
+        _factory_installed = True
+    make = logging.getLogRecordFactory()
+
+    def redacted(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: leave it to the handler's own error path
+            return record
+        record.msg, record.args = redact_log(message), ()
+        return record
+
+    logging.setLogRecordFactory(redacted)

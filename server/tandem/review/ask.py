@@ -1,7 +1,8 @@
 """The review prompt, the answer's JSON schema, and reading the answer back with checks.
 
 The diff, the code around it and even file names are written by whoever made the
-change, so the prompt treats all of it as untrusted data: it sits between two marker
+change, so the prompt treats all of it as untrusted data (the list of files included:
+a file name can carry instructions too): it sits between two marker
 lines that carry a digest of the data (so the data cannot contain its own end marker),
 the system message says that instructions inside are not to be followed, and the
 instruction is repeated after the data. The checks then hold whatever the model says:
@@ -59,7 +60,8 @@ by the change" show code from elsewhere in the code base, for reference only.
 Rules for findings:
 - Report problems that the change introduces or touches, on rows marked "+" (for a \
 removal, the row after it), using the line numbers shown at the left.
-- "path" must be one of the files listed above, written exactly as listed.
+- "path" must be one of the files listed at the start of the data, written exactly as \
+listed.
 - "severity": "error" for bugs, security holes and data loss; "warning" for likely problems \
 and risky code; "info" for minor issues worth a look.
 - "rule": a short kebab-case name for the kind of problem, e.g. "null-dereference", \
@@ -110,9 +112,13 @@ def findings_schema(paths: tuple[str, ...] = ()) -> dict[str, Any]:
 # ---- the prompt ---------------------------------------------------------------------------
 
 
+FILES_LABEL = "Files under review: "
+
+
 def request_data(request: ReviewRequest) -> str:
-    """The untrusted part of a request: the units, then the definitions they use."""
-    parts = [unit.render() for unit in request.units]
+    """The untrusted part of a request: its files, the units, then the definitions they use."""
+    files = json.dumps(list(request.paths), ensure_ascii=False)
+    parts = [FILES_LABEL + files, *(unit.render() for unit in request.units)]
     if request.definitions:
         shown = "\n\n".join(f"--- {path}\n{text}" for path, text in request.definitions)
         parts.append(f"Definitions used by the change (for reference):\n\n{shown}")
@@ -138,9 +144,10 @@ def fence(data: str) -> tuple[str, str]:
 
 def build_messages(request: ReviewRequest) -> list[ChatMessage]:
     fenced, _ = fence(request_data(request))
-    files = json.dumps(list(request.paths), ensure_ascii=False)
+    count = len(request.paths)
     user = (
-        f"Review the change below. It covers these files: {files}\n\n{RULES}\n\n{fenced}\n\n{AFTER}"
+        f"Review the change below ({count} file{'' if count == 1 else 's'}, listed at the "
+        f"start of the data).\n\n{RULES}\n\n{fenced}\n\n{AFTER}"
     )
     return [ChatMessage("system", SYSTEM), ChatMessage("user", user)]
 
@@ -161,10 +168,15 @@ def path_text(path: str) -> str:
 
 @dataclass
 class Answer:
-    """The entries of a JSON answer, and how many could not be read at all."""
+    """The entries of a JSON answer, how many could not be read, and whether it was cut off.
+
+    A cut-off answer (the model ran out of tokens mid-JSON) may have lost findings, the
+    worst one included: the review asks again with more room and never caches it.
+    """
 
     entries: list[Any]
     unreadable: int = 0
+    cut: bool = False
 
 
 _FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n(.*?)(?:```|\Z)", re.S)
@@ -173,8 +185,10 @@ _FENCE = re.compile(r"```[ \t]*(?:json|JSON)?[ \t]*\n(.*?)(?:```|\Z)", re.S)
 def parse_answer(text: str) -> Answer | None:
     """The findings in an answer: plain JSON, a fenced block, or JSON with prose around it.
 
-    A truncated answer keeps the entries that were complete. None: no findings object
-    could be found at all (the caller asks again, then reports the request as failed).
+    A truncated answer keeps the entries that were complete and is marked ``cut``. None:
+    no findings object could be found at all (the caller asks again, then reports the
+    request as failed). Inside prose only a whole ``{"findings": [...]}`` object counts:
+    a bare ``[]`` found there may be a piece of a message cut off mid-way.
     """
     candidates = [text.strip(), *(m.group(1).strip() for m in _FENCE.finditer(text))]
     for candidate in candidates:
@@ -186,14 +200,13 @@ def parse_answer(text: str) -> Answer | None:
         if answer is not None:
             return answer
     decoder = json.JSONDecoder()
-    for match in re.finditer(r"[{\[]", text):
+    for match in re.finditer(r"\{", text):
         try:
             value, _ = decoder.raw_decode(text, match.start())
         except ValueError:
             continue
-        answer = _from_value(value)
-        if answer is not None:
-            return answer
+        if isinstance(value, dict) and isinstance(value.get("findings"), list):
+            return Answer(list(value["findings"]))
     return _salvage(text, decoder)
 
 
@@ -216,11 +229,11 @@ def _salvage(text: str, decoder: json.JSONDecoder) -> Answer | None:
         while pos < len(text) and text[pos] in " \t\r\n,":
             pos += 1
         if pos >= len(text) or text[pos] == "]":
-            return Answer(entries)
+            return Answer(entries, cut=True)  # no whole object: the end is missing
         try:
             value, pos = decoder.raw_decode(text, pos)
         except ValueError:
-            return Answer(entries, unreadable=1)  # the entry the answer broke off in
+            return Answer(entries, unreadable=1, cut=True)  # the entry it broke off in
         entries.append(value)
 
 
@@ -269,15 +282,15 @@ def _path(value: Any, paths: tuple[str, ...]) -> str | None:
 
 def check_findings(answer: Answer, request: ReviewRequest) -> tuple[list[Finding], int]:
     """The findings that survive the checks, and how many entries were dropped."""
-    kept: list[Finding] = []
+    kept: dict[Finding, None] = {}  # insertion-ordered set: no quadratic "not in list"
     dropped = answer.unreadable
     for entry in answer.entries:
         finding = _checked(entry, request)
         if finding is None:
             dropped += 1
-        elif finding not in kept:
-            kept.append(finding)
-    return kept, dropped
+        else:
+            kept.setdefault(finding)
+    return list(kept), dropped
 
 
 def _checked(entry: Any, request: ReviewRequest) -> Finding | None:

@@ -54,6 +54,7 @@ class ReviewResult:
     model_requests: int = 0
     cached_requests: int = 0
     dropped_findings: int = 0  # invalid entries, or outside the diff
+    more_findings: int = 0  # less severe findings left out by the findings cap
     model: str = ""
 
     def counts(self) -> dict[str, int]:
@@ -67,6 +68,7 @@ class ReviewResult:
             "by_severity": self.counts(),
             "skipped": len(self.skipped),
             "dropped_findings": self.dropped_findings,
+            "more_findings": self.more_findings,
             "model_requests": self.model_requests,
             "cached_requests": self.cached_requests,
             "model": self.model,

@@ -3,11 +3,20 @@
 Everything runs the real ``git`` with the user's diff settings overridden (prefixes,
 colour, external diff tools, quoted paths), so the text handed to the diff parser has
 one shape whatever the user's ``~/.gitconfig`` says.
+
+The diff is made with attributes off: a ``.gitattributes`` in the change under review
+(``*.py -diff``, ``binary``, a textconv or external driver) would otherwise decide how
+the change is shown, or turn it into "binary file". git 2.39 has no switch for that, so
+the diff runs in an empty folder as its work tree, with an empty index: git then finds
+no ``.gitattributes`` to read, and decides "binary" by content alone.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,12 +39,25 @@ class GitError(Exception):
     exit_code = 2
 
 
-def git(root: Path, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+def git(
+    root: Path,
+    *args: str,
+    input: bytes | None = None,
+    check: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> bytes:
     """Run git in ``root`` and return its stdout; a failure raises ``GitError``."""
     cmd = ["git", "-c", "core.quotePath=false", *args]
+    full_env = {**os.environ, **env} if env else None
     try:
         done = subprocess.run(
-            cmd, cwd=root, input=input, capture_output=True, timeout=GIT_TIMEOUT, check=False
+            cmd,
+            cwd=root,
+            input=input,
+            capture_output=True,
+            timeout=GIT_TIMEOUT,
+            check=False,
+            env=full_env,
         )
     except FileNotFoundError:
         raise GitError("git is not installed (or not on PATH)") from None
@@ -113,8 +135,17 @@ def resolve(root: Path, base: str | None, head: str) -> Revisions:
 
 
 def diff_text(root: Path, revisions: Revisions) -> str:
-    """The unified diff from the merge base to head, as text."""
-    raw = git(root, "diff", *DIFF_FLAGS, revisions.merge_base, revisions.head_commit, "--")
+    """The unified diff from the merge base to head, as text, with attributes off."""
+    git_dir = git(root, "rev-parse", "--absolute-git-dir").decode("utf-8", "surrogateescape")
+    with tempfile.TemporaryDirectory(prefix="tandem-diff-") as empty:
+        env = {
+            "GIT_DIR": git_dir.strip(),
+            "GIT_WORK_TREE": empty,  # no .gitattributes here
+            "GIT_INDEX_FILE": os.path.join(empty, "index"),  # nor in an (empty) index
+            "GIT_ATTR_NOSYSTEM": "1",
+        }
+        args = ("-c", f"core.attributesFile={os.devnull}", "diff", *DIFF_FLAGS)
+        raw = git(Path(empty), *args, revisions.merge_base, revisions.head_commit, "--", env=env)
     return raw.decode("utf-8", "replace")
 
 

@@ -1,7 +1,10 @@
 """How a review shows it is working: a bar on a terminal, one line per file in a CI log.
 
 Everything goes to stderr, so stdout carries only the report (it may be piped into a
-file or another tool). ``--quiet`` silences it all.
+file or another tool). ``--quiet`` silences it all. File names and reasons are the
+change author's text: control characters in them are escaped (a newline would start a
+new log line, which GitHub reads as a workflow command), and every line passes the
+secret redactor on its way out.
 """
 
 from __future__ import annotations
@@ -9,6 +12,9 @@ from __future__ import annotations
 import sys
 import time
 from typing import TextIO
+
+from tandem.models.redact import redact_log
+from tandem.review.sanitize import printable
 
 BAR_WIDTH = 24
 
@@ -29,14 +35,14 @@ class Progress:
         if self.quiet:
             return
         try:
-            self.stream.write(text)
+            self.stream.write(redact_log(text))
             self.stream.flush()
         except (OSError, ValueError):  # a closed or broken stderr must not fail the review
             self.quiet = True
 
     def skipped(self, path: str, reason: str) -> None:
         if not self.tty:
-            self._write(f"review: {path}: skipped: {reason}\n")
+            self._write(f"review: {printable(path)}: skipped: {printable(reason)}\n")
 
     def start(self, files: int, hunks: int, requests: int) -> None:
         self.files, self.hunks = files, hunks
@@ -52,7 +58,7 @@ class Progress:
             self._draw()
         else:
             state = "could not be reviewed" if failed else _plural(findings, "finding")
-            self._write(f"review: {path}: {_plural(hunks, 'hunk')}, {state}\n")
+            self._write(f"review: {printable(path)}: {_plural(hunks, 'hunk')}, {state}\n")
 
     def _draw(self) -> None:
         if not self.tty:
@@ -65,6 +71,13 @@ class Progress:
             f"{self.hunks_done}/{self.hunks} hunks, {_plural(self.findings, 'finding')}"
         )
         self._drawn = True
+
+    def note(self, text: str) -> None:
+        """One line about the review itself (where its configuration came from, a cap)."""
+        if self._drawn:
+            self._write("\r\x1b[K")
+        self._write(f"review: {printable(text)}\n")
+        self._draw()
 
     def finish(self, summary: str) -> None:
         if self._drawn:

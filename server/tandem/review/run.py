@@ -1,29 +1,31 @@
 """One review, start to end: skip what is not reviewed, build units, pack, ask, check.
 
 Requests run at most ``concurrency`` at a time. Each answer is cached (diskcache under
-``cache_dir/review``) under a key of the model and the exact request, so a rerun on the
-same diff asks nothing and a diff that changed one hunk asks again only for the request
-that holds it (token counts are remembered too: a rerun loads no tokenizer). Answers
-that are not JSON are asked once more and never cached; a model that cannot be reached
-ends the review (exit 3), so CI can tell a broken reviewer from bad code.
+``cache_dir/review``) under a key of the model, the endpoint and the exact request, so a
+rerun on the same diff asks nothing and a diff that changed one hunk asks again only for
+the request that holds it (token counts are remembered too: a rerun loads no tokenizer).
+Answers that are not JSON are asked once more and never cached; an answer cut off
+mid-JSON is asked again with twice the room, and if still cut its request is reported
+incomplete (never cached). A model that cannot be reached ends the review (exit 3), so
+CI can tell a broken reviewer from bad code. Files, requests and tokens are capped
+(``limits``); findings are capped too, the most severe kept.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import os
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tandem.cache import CompletionCache
 from tandem.context.engine import ContextEngine
-from tandem.models.base import ChatMessage, ChatOptions, ModelClient, collect
+from tandem.models.base import ChatOptions, ModelClient, collect
 from tandem.models.errors import ModelError
 from tandem.models.tokens import Tokenizer
+from tandem.review.answers import answer_of, cache_key, entry, prompt_digest
 from tandem.review.ask import (
     build_messages,
     check_findings,
@@ -34,16 +36,16 @@ from tandem.review.ask import (
 )
 from tandem.review.context import PreparedFile, UnitBuilder
 from tandem.review.counts import RememberedCounts
-from tandem.review.diff import FileDiff, FileFilter, content_reason, skip_reason
+from tandem.review.diff import FileDiff, FileFilter, content_reason, name_reason, skip_reason
 from tandem.review.findings import RANK, Finding, ReviewResult, Skipped
 from tandem.review.git import read_blobs
+from tandem.review.limits import DEFAULT_MAX_FINDINGS, Limits, Spending
 from tandem.review.packing import ReviewRequest, pack
 from tandem.review.progress import Progress
 from tandem.review.units import ReviewUnit
 
-CACHE_VERSION = 1
-Checked = tuple[list[Finding], int]  # findings kept, entries dropped
-ASKS = 2  # an answer that is not JSON is asked once more
+ASKS = 2  # an answer that is not JSON, or cut off, is asked once more
+CUT_OFF = "incompletely reviewed: the model's answer was cut off, twice (raise [chat] max_tokens)"
 MIN_UNIT_TOKENS = 256  # a budget leaving less than this for code is a configuration error
 SAFETY_TOKENS = 16
 
@@ -66,6 +68,26 @@ class ChangeSource:
 
     root: Path
     revision: str | None = None
+
+    def link_reason(self, path: str, filters: FileFilter) -> str | None:
+        """Why a working-tree file reached through a symlink must not be read, or None.
+
+        The deny list and ignore rules hold for what a link points at: ``settings.py ->
+        .env`` is ``.env``. Links into ``.git/`` or out of the repository are refused.
+        """
+        if self.revision is not None:
+            return None  # git revisions: a link is a blob holding its target's name
+        root = os.path.realpath(self.root)
+        full = os.path.realpath(os.path.join(root, path))
+        rel = os.path.relpath(full, root).replace(os.sep, "/")
+        if rel == path:
+            return None
+        if rel == ".." or rel.startswith("../") or os.path.isabs(rel):
+            return "symbolic link out of the repository"
+        if rel == ".git" or rel.startswith(".git/"):
+            return "symbolic link into .git/"
+        reason = filters.reason(rel) or name_reason(rel)
+        return f"symbolic link to {rel}: {reason}" if reason else None
 
     def read(self, paths: Sequence[str]) -> dict[str, bytes]:
         if self.revision is not None:
@@ -90,8 +112,9 @@ class ReviewOptions:
     max_tokens: int = 1024  # answer tokens per request
     temperature: float = 0.2
     concurrency: int = 2
-    max_findings: int | None = None
+    max_findings: int | None = DEFAULT_MAX_FINDINGS
     filters: FileFilter = field(default_factory=FileFilter)
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass
@@ -101,24 +124,22 @@ class ReviewRun:
     result: ReviewResult
     requests: int = 0
     failed_requests: int = 0
+    incomplete_requests: int = 0  # answers still cut off after a retry with more room
     cut_findings: int = 0  # over --max-findings
 
 
-def cache_key(model: str, messages: Sequence[ChatMessage], options: ChatOptions) -> str:
-    """The model and the exact request: any change to the prompt or schema asks again."""
-    blob = json.dumps(
-        [
-            CACHE_VERSION,
-            model,
-            [m.as_dict() for m in messages],
-            options.json_schema,
-            options.max_tokens,
-            options.temperature,
-        ],
-        sort_keys=True,
-        ensure_ascii=False,
-    )
-    return "review:" + hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+@dataclass
+class Asked:
+    """One request's outcome: checked findings, entries dropped, and whether it was cut."""
+
+    findings: list[Finding]
+    dropped: int
+    incomplete: bool = False
+
+
+def endpoint_of(client: ModelClient) -> str:
+    """The URL a client sends to (part of every cache entry), or "" when it has none."""
+    return str(getattr(getattr(client, "endpoint", None), "base_url", ""))
 
 
 class Reviewer:
@@ -138,6 +159,7 @@ class Reviewer:
         self.cache = cache
         self.engine = engine
         self.progress = progress or Progress(quiet=True)
+        self.spending = Spending(options.limits, options.budget)
 
     async def review(self, files: Sequence[FileDiff], source: ChangeSource) -> ReviewRun:
         """Review ``files``; a failing model (or its tokenizer) raises ``ReviewerFailed``."""
@@ -155,6 +177,7 @@ class Reviewer:
             requests = await asyncio.to_thread(packed) if units else []
             counts.save()
             run.requests = len(requests)
+            self.spending.check_plan(len(requests), self.options.max_tokens)
             await self._ask_all(requests, reviewed, run)
         except ReviewerFailed:
             raise
@@ -186,8 +209,18 @@ class Reviewer:
                 self.progress.skipped(diff.path, reason)
             else:
                 candidates.append(diff)
+        readable: list[FileDiff] = []
+        for diff in candidates:
+            reason = source.link_reason(diff.path, self.options.filters)
+            if reason:
+                skipped.append(Skipped(diff.path, reason))
+                self.progress.skipped(diff.path, reason)
+            else:
+                readable.append(diff)
+        candidates = readable
         if not candidates:
             return [], skipped, {}
+        self.spending.check_files(len(candidates))
         contents = await asyncio.to_thread(source.read, [d.path for d in candidates])
         builder = UnitBuilder(self.root, self.engine)
 
@@ -242,21 +275,24 @@ class Reviewer:
         pending = Counter(p for r in requests for p in r.paths)
         found: Counter[str] = Counter()
         failed: set[str] = set()
+        incomplete: set[str] = set()
         answered: set[str] = set()
         gate = asyncio.Semaphore(max(1, self.options.concurrency))
 
         async def one(request: ReviewRequest) -> None:
             async with gate:
-                checked = await self._ask(request, run)
-            if checked is None:
+                asked = await self._ask(request, run)
+            if asked is None:
                 run.failed_requests += 1
                 failed.update(request.paths)
             else:
-                findings, dropped = checked
-                run.result.findings.extend(findings)
-                run.result.dropped_findings += dropped
-                found.update(f.path for f in findings)
+                run.result.findings.extend(asked.findings)
+                run.result.dropped_findings += asked.dropped
+                found.update(f.path for f in asked.findings)
                 answered.update(request.paths)
+                if asked.incomplete:
+                    run.incomplete_requests += 1
+                    incomplete.update(request.paths)
             for path in request.paths:
                 pending[path] -= 1
                 if pending[path] == 0:
@@ -273,54 +309,68 @@ class Reviewer:
         for path in sorted(failed):
             reason = "could not be reviewed: the model's answer was not valid JSON, twice"
             run.result.skipped.append(Skipped(path, reason))
+        for path in sorted(incomplete):
+            run.result.skipped.append(Skipped(path, CUT_OFF))
         run.result.files_reviewed = len(answered)
         run.result.hunks_reviewed = sum(hunks[p] for p in answered)
 
-    async def _ask(self, request: ReviewRequest, run: ReviewRun) -> Checked | None:
-        """The checked findings of one request, from the cache or the model; None: failed."""
+    async def _ask(self, request: ReviewRequest, run: ReviewRun) -> Asked | None:
+        """One request's findings, from the cache or the model; None: no JSON, twice.
+
+        A cut-off answer is asked again with twice the room; still cut, its complete
+        findings are kept and the request is marked incomplete. Neither is cached.
+        """
         messages = build_messages(request)
         options = ChatOptions(
             max_tokens=self.options.max_tokens,
             temperature=self.options.temperature,
             json_schema=findings_schema(request.paths),
         )
-        key = cache_key(self.client.describe(), messages, options)
+        model, endpoint = self.client.describe(), endpoint_of(self.client)
+        digest = prompt_digest(model, endpoint, messages, options)
         if self.cache is not None:
-            cached = self.cache.get(key)
+            cached = answer_of(self.cache.get(cache_key(digest)), model, endpoint, digest)
             answer = parse_answer(cached) if cached is not None else None
-            if answer is not None:
+            if answer is not None and not answer.cut:
                 run.result.cached_requests += 1
-                return check_findings(answer, request)
+                return Asked(*check_findings(answer, request))
+        cut = None
         for _ in range(ASKS):
+            if not self.spending.spend(options.max_tokens):
+                break  # a cost cap: this request gets no more asks
             run.result.model_requests += 1
             text = await collect(self.client.chat(messages, options))
             answer = parse_answer(text)
-            if answer is not None:
-                if self.cache is not None:
-                    self.cache.set(key, text)
-                return check_findings(answer, request)
+            if answer is None:
+                continue
+            if answer.cut:
+                cut = answer
+                options = replace(options, max_tokens=options.max_tokens * 2)
+                continue
+            if self.cache is not None:
+                self.cache.set(cache_key(digest), entry(model, endpoint, digest, text))
+            return Asked(*check_findings(answer, request))
+        if cut is not None:
+            return Asked(*check_findings(cut, request), incomplete=True)
         return None
 
     # ---- the result ----------------------------------------------------------------------
 
     def _finish(self, run: ReviewRun) -> None:
         result = run.result
-        unique: dict[tuple[str, int, str, str], Finding] = {}
+        unique: dict[tuple[str, int, str, str], Finding] = {}  # hashing: O(n), not O(n^2)
         for f in result.findings:
             unique.setdefault((f.path, f.line, f.rule, f.message), f)
         findings = list(unique.values())
         limit = self.options.max_findings
         if limit is not None and len(findings) > limit:
             findings.sort(key=lambda f: (-RANK[f.severity], f.path, f.line))
-            run.cut_findings = len(findings) - limit
+            run.cut_findings = result.more_findings = len(findings) - limit
             findings = findings[:limit]
         findings.sort(key=lambda f: (f.path, f.line, -RANK[f.severity], f.rule))
         result.findings = findings
-        by_path: dict[str, list[Skipped]] = defaultdict(list)
-        for s in result.skipped:
-            if s not in by_path[s.path]:
-                by_path[s.path].append(s)
-        result.skipped = [s for items in by_path.values() for s in items]
+        first = {s.path: i for i, s in reversed(list(enumerate(result.skipped)))}
+        result.skipped = sorted(dict.fromkeys(result.skipped), key=lambda s: first[s.path])
         counts = result.counts()
         shown = ", ".join(f"{counts[s]} {s}" for s in ("error", "warning", "info") if counts[s])
         self.progress.finish(

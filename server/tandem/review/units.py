@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
+from tandem.review.sanitize import printable
+
 RowKind = Literal["+", "-", " "]
 
 
@@ -88,7 +90,8 @@ class ReviewUnit:
     def header(self) -> str:
         language = f" ({self.language})" if self.language else ""
         note = f", {self.note}" if self.note else ""
-        lines = [f"File: {self.path}{language}, new lines {self.first}-{self.last}{note}"]
+        shown = f"{printable(self.path)}{language}, new lines {self.first}-{self.last}{note}"
+        lines = [f"File: {shown}"]
         if self.scopes:
             lines.append("Inside: " + " > ".join(self.scopes))
         return "\n".join(lines)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from tandem import __version__
 from tandem.review.findings import ReviewResult
-from tandem.review.formats.common import encodable
+from tandem.review.formats.common import encodable, neutralised
 from tandem.review.formats.human import render_markdown, render_text
 from tandem.review.formats.machine import (
     dump,
@@ -34,12 +34,13 @@ def render(result: ReviewResult, fmt: str, *, tool_version: str | None = None) -
     """The whole output as one string ending in a newline; the same result gives the same bytes.
 
     Raises ValueError for a format not in FORMATS (the CLI's choices make that a usage error).
+    Every format gets the result with untrusted names and code neutralised first.
     """
     try:
         renderer = _RENDERERS[fmt]
     except KeyError:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}") from None
-    return encodable(renderer(result, tool_version or __version__))
+    return encodable(renderer(neutralised(result), tool_version or __version__))
 
 
 __all__ = ["FORMATS", "render"]

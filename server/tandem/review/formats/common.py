@@ -5,12 +5,41 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 
 from tandem.review.findings import RANK, SEVERITIES, Finding, ReviewResult, Skipped
+from tandem.review.sanitize import printable
 
 TOOL_NAME = "tandem"
 # Where SARIF viewers and reviewdog link "tandem"; change it here when the project has a home page.
 INFORMATION_URI = "https://pypi.org/project/tandem-ls/"
+
+
+MAX_CODE_CHARS = 500  # of the source line shown with a finding (a minified line can be huge)
+
+
+def neutralised(result: ReviewResult) -> ReviewResult:
+    """The result with the change author's text made inert for every format.
+
+    File names, skip reasons (they quote file names) and source lines get their control
+    characters, bidi controls and line separators escaped; model text was cleaned when
+    it was read. Ordinary names are unchanged.
+    """
+    findings = [
+        replace(
+            f,
+            path=printable(f.path),
+            code=printable(f.code[:MAX_CODE_CHARS], keep_tabs=True),
+        )
+        for f in result.findings
+    ]
+    skipped = [Skipped(printable(s.path), printable(s.reason)) for s in result.skipped]
+    return replace(result, findings=findings, skipped=skipped)
+
+
+def severity_ranked(findings: Iterable[Finding]) -> list[Finding]:
+    """Most severe first (then by place): what a cap keeps."""
+    return sorted(findings, key=lambda f: (-RANK[f.severity], f.path, f.line, f.rule, f.message))
 
 
 def ordered(findings: Iterable[Finding]) -> list[Finding]:
@@ -88,6 +117,8 @@ def summary_line(result: ReviewResult) -> str:
     tail = [f"{len(result.skipped)} skipped"] if result.skipped else []
     if result.dropped_findings:
         tail.append(f"{plural(result.dropped_findings, 'invalid finding')} dropped")
+    if result.more_findings:
+        tail.append(f"{result.more_findings} more less severe (over --max-findings)")
     return f"{TOOL_NAME}: " + "; ".join([head, *tail])
 
 

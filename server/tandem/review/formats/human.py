@@ -1,21 +1,32 @@
-"""Formats people read: compiler-style text for logs, Markdown for a pull-request comment."""
+"""Formats people read: compiler-style text for logs, Markdown for a pull-request comment.
+
+The Markdown report always fits one GitHub comment (65,536 characters): when the whole
+report would not, the most severe findings are kept and the rest counted in a line that
+points to the SARIF or JSON report, found by a binary search over how many fit.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from itertools import groupby
 
 from tandem.context.languages import language_for_path
-from tandem.review.findings import ReviewResult
+from tandem.review.findings import Finding, ReviewResult, Skipped
 from tandem.review.formats.common import (
     TOOL_NAME,
     counts_phrase,
+    encodable,
     end_line,
     ordered,
     ordered_skipped,
     plural,
+    severity_ranked,
     summary_line,
 )
+
+COMMENT_LIMIT = 65_536  # GitHub's limit on a comment body
+SKIPPED_SHOWN = 100  # files listed as not reviewed, at most, before the findings are cut
 
 _LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
 
@@ -79,7 +90,48 @@ def code_block(code: str, path: str, indent: str) -> list[str]:
     return [f"{indent}{fence}{tag}", *body, f"{indent}{fence}"]
 
 
+def comment_length(text: str) -> int:
+    """Length as GitHub counts it (UTF-16 code units: an emoji counts two), as written."""
+    return len(encodable(text).encode("utf-16-le", "surrogatepass")) // 2
+
+
 def render_markdown(result: ReviewResult, tool_version: str) -> str:
+    """The whole report if it fits a comment, else the most severe findings that do."""
+    text = _markdown(result, tool_version, result.findings, result.skipped)
+    if comment_length(text) <= COMMENT_LIMIT:
+        return text
+    ranked = severity_ranked(result.findings)
+    skipped = ordered_skipped(result.skipped)[:SKIPPED_SHOWN]
+
+    def fits(findings: int, skips: int) -> str | None:
+        out = _markdown(result, tool_version, ranked[:findings], skipped[:skips])
+        return out if comment_length(out) <= COMMENT_LIMIT else None
+
+    keep = _largest(len(ranked), lambda n: fits(n, len(skipped)) is not None)
+    if keep:
+        return fits(keep, len(skipped)) or ""
+    shown = _largest(len(skipped), lambda n: fits(0, n) is not None)
+    return fits(0, shown) or _markdown(result, tool_version, [], [])[: COMMENT_LIMIT // 2]
+
+
+def _largest(count: int, ok: Callable[[int], bool]) -> int:
+    """The largest n in [0, count] with ok(n) (ok is monotone), by binary search."""
+    low, high = 0, count
+    while low < high:
+        middle = (low + high + 1) // 2
+        if ok(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _markdown(
+    result: ReviewResult,
+    tool_version: str,
+    shown: list[Finding],
+    skipped_shown: list[Skipped],
+) -> str:
     out = [MARKER, "## Tandem review", ""]
     reviewed = plural(result.files_reviewed, "file")
     if result.findings:
@@ -94,7 +146,11 @@ def render_markdown(result: ReviewResult, tool_version: str) -> str:
     if result.dropped_findings:
         dropped = plural(result.dropped_findings, "invalid finding")
         out[-1] += f" {dropped} from the model dropped."
-    for path, group in groupby(ordered(result.findings), key=lambda f: f.path):
+    hidden = len(result.findings) - len(shown) + result.more_findings
+    if hidden:
+        out += ["", f"**{plural(hidden, 'more finding')}**, less severe, not shown here: see "
+                "the SARIF or JSON report."]  # fmt: skip
+    for path, group in groupby(ordered(shown), key=lambda f: f.path):
         findings = list(group)
         out += ["", f"### {code_span(path)} ({len(findings)})", ""]
         for f in findings:
@@ -111,8 +167,10 @@ def render_markdown(result: ReviewResult, tool_version: str) -> str:
         out += ["", f"<details><summary>Not reviewed ({len(result.skipped)})</summary>", ""]
         out += [
             f"- {code_span(s.path)}: {md_escape(one_line(s.reason))}"
-            for s in ordered_skipped(result.skipped)
+            for s in ordered_skipped(skipped_shown)
         ]
+        if len(skipped_shown) < len(result.skipped):
+            out.append(f"- … and {len(result.skipped) - len(skipped_shown)} more")
         out += ["", "</details>"]
     model = f" with {code_span(result.model)}" if result.model else ""
     out += ["", f"<sub>{TOOL_NAME} {md_escape(tool_version)}{model}</sub>"]

@@ -16,6 +16,7 @@ from tandem.review.formats.common import (
     ordered_skipped,
     summary_line,
 )
+from tandem.review.formats.human import md_escape
 
 
 def dump(data: Any) -> str:
@@ -106,11 +107,13 @@ def render_rdjson(result: ReviewResult, tool_version: str) -> str:
     """reviewdog's DiagnosticResult, line-wise ranges (no columns: the end line is inclusive).
 
     ``suggestions`` is left out: reviewdog applies one as replacement text for the range, and
-    ours is prose, so it goes into the message instead.
+    ours is prose, so it goes into the message instead. reviewdog pastes messages into the
+    pull request as Markdown, so they are escaped as the Markdown report's are: no images
+    (a request to any URL), links, HTML or @-mentions from text the change could steer.
     """
     diagnostics = [
         {
-            "message": full_message(f),
+            "message": md_escape(full_message(f)),
             "location": {
                 "path": f.path,
                 "range": {"start": {"line": f.line}, "end": {"line": end_line(f)}},

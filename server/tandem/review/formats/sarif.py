@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -27,13 +28,30 @@ LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 FINGERPRINT_KEY = "tandemFingerprint/v1"
 
 
-def artifact_uri(path: str) -> str:
-    """Repo-relative URI: spaces and non-ASCII percent-encoded, undecodable bytes restored."""
+def artifact_uri(path: str) -> str | None:
+    """Repo-relative URI: spaces and non-ASCII percent-encoded, undecodable bytes restored.
+
+    None for anything that is not a plain repo-relative path (absolute, ``..``, a drive,
+    a backslash, an escaped control character): such a location is dropped, never sent
+    to a viewer that would resolve it against the disk.
+    """
+    parts = path.split("/")
+    if (
+        not path
+        or path.startswith("/")
+        or "\\" in path
+        or re.match(r"[A-Za-z]:", path)
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        return None
     return quote(path, safe="/", errors="surrogateescape")
 
 
-def _location(path: str) -> dict[str, Any]:
-    return {"artifactLocation": {"uri": artifact_uri(path), "uriBaseId": SRCROOT}}
+def _location(path: str) -> dict[str, Any] | None:
+    uri = artifact_uri(path)
+    if uri is None:
+        return None
+    return {"artifactLocation": {"uri": uri, "uriBaseId": SRCROOT}}
 
 
 def rule_description(rule: str) -> str:
@@ -52,26 +70,30 @@ def render_sarif_log(result: ReviewResult, tool_version: str) -> dict[str, Any]:
         if f.code.strip():
             region["snippet"] = {"text": f.code}
         location = _location(f.path)
-        location["region"] = region
-        results.append(
-            {
-                "ruleId": f.rule,
-                "ruleIndex": index[f.rule],
-                "level": LEVELS[f.severity],
-                "message": {"text": full_message(f)},
-                "locations": [{"physicalLocation": location}],
-                "partialFingerprints": {FINGERPRINT_KEY: fp},
-            }
-        )
-    notifications = [
-        {
+        sarif_result: dict[str, Any] = {
+            "ruleId": f.rule,
+            "ruleIndex": index[f.rule],
+            "level": LEVELS[f.severity],
+            "message": {"text": full_message(f)},
+            "partialFingerprints": {FINGERPRINT_KEY: fp},
+        }
+        if location is not None:
+            location["region"] = region
+            sarif_result["locations"] = [{"physicalLocation": location}]
+        results.append(sarif_result)
+    notifications = []
+    for s in ordered_skipped(result.skipped):
+        location = _location(s.path)
+        notification: dict[str, Any] = {
             "level": "note",
             "message": {"text": f"Not reviewed: {s.reason}"},
-            "locations": [{"physicalLocation": _location(s.path)}],
             "descriptor": {"id": "skipped-file"},
         }
-        for s in ordered_skipped(result.skipped)
-    ]
+        if location is not None:
+            notification["locations"] = [{"physicalLocation": location}]
+        else:
+            notification["message"]["text"] = f"Not reviewed ({s.path}): {s.reason}"
+        notifications.append(notification)
     invocation: dict[str, Any] = {"executionSuccessful": True}
     if notifications:
         invocation["toolExecutionNotifications"] = notifications
