@@ -35,7 +35,7 @@ from tandem.models.errors import (
     ModelUnavailable,
     ModelUnreachable,
 )
-from tandem.models.redact import redact_body
+from tandem.models.redact import redact_body, redact_log
 
 # As the OpenAI SDK: timeouts aside, these say "not now", never "not this request".
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -316,8 +316,6 @@ def _error_detail(raw: bytes, secrets: list[str] | None = None) -> str:
     Redacted (the key sent, configured keys, secret-looking text) before it is cut, so
     a cut cannot leave half a key behind.
     """
-    from tandem.models.redact import redact_log
-
     text = raw.decode("utf-8", "replace").strip()
     try:
         data = json.loads(text)
