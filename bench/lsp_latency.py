@@ -966,7 +966,7 @@ def timed_functions() -> list[tuple[str, Any, str, int]]:
     """(label, module or class, attribute, depth): what prepare() and finish() call, nested."""
     import tandem.completion as completion
     import tandem.context.engine as engine
-    import tandem.lsp.session as session
+    import tandem.session as session
     from tandem.cache import CompletionCache
     from tandem.context.index import WorkspaceIndex
 
@@ -1010,7 +1010,7 @@ async def bench_breakdown(
 ) -> Breakdown:
     """``Session.inline`` in this process (no LSP), with timers around its parts."""
     from tandem.config import load_settings
-    from tandem.lsp.session import Session
+    from tandem.session import Session
 
     model.set_hang(0)
     settings = load_settings(ws.root, environ=env)

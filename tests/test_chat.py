@@ -15,7 +15,7 @@ from pygls.exceptions import JsonRpcException
 from tandem import assist
 from tandem.chat_prompts import CHAT_SYSTEM, EDIT_SYSTEM
 from tandem.config import load_settings
-from tandem.lsp.session import Session
+from tandem.session import Session
 
 from lsp_support import change, lsp_session, open_text
 from modelserver import Behaviour, ModelServer

@@ -43,7 +43,6 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
 from tandem.config import load_settings
-from tandem.lsp.session import Session
 from tandem.models import ChatMessage, FimRequest, collect
 from tandem.models.errors import ModelResponseError, ModelUnreachable
 from tandem.models.fim import get_template
@@ -51,6 +50,7 @@ from tandem.models.http import HttpEndpoint, _bounded_lines
 from tandem.models.llamacpp import LlamaCppClient
 from tandem.models.ollama import OllamaClient
 from tandem.models.openai import OpenAIClient
+from tandem.session import Session
 
 from lsp_support import Recorder, lsp_session, model_env, open_text
 from modelserver import Behaviour, ModelServer

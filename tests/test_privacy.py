@@ -23,7 +23,7 @@ from lsprotocol import types as t
 from tandem import assist
 from tandem.cli import main
 from tandem.config import load_settings
-from tandem.lsp.session import Session
+from tandem.session import Session
 
 from lsp_support import inline, lsp_session, model_env, open_text
 from modelserver import Behaviour, ModelServer

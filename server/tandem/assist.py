@@ -29,12 +29,12 @@ from tandem.context.documents import Snapshot, uri_path
 from tandem.context.engine import ContextEngine, Cursor
 from tandem.context.positions import InvalidPosition, LineIndex
 from tandem.context.prompt import relative, scope_headers
-from tandem.lsp.session import Session
 from tandem.models import ChatMessage, ChatOptions
 from tandem.models.base import answer_limit
 from tandem.models.errors import ModelError, ModelResponseError
 from tandem.models.redact import restore
 from tandem.models.tokens import EstimatedTokenizer
+from tandem.session import Session
 
 Position = tuple[int, int]  # (line, character) in the session's position encoding
 Span = tuple[Position, Position]

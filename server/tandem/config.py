@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from tandem.models import PROVIDERS
 from tandem.models.fim import TEMPLATES
 
-PROVIDERS = ("local", "openai", "azure", "ollama", "llamacpp")
 DEFAULT_ENDPOINTS = {
     "openai": "https://api.openai.com/v1",
     "ollama": "http://127.0.0.1:11434",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,9 +35,9 @@ from tandem.review.context import PreparedFile, UnitBuilder
 from tandem.review.counts import RememberedCounts
 from tandem.review.diff import FileDiff, FileFilter, content_reason, skip_reason
 from tandem.review.findings import RANK, Finding, ReviewResult, Skipped
-from tandem.review.git import read_blobs
 from tandem.review.packing import ReviewRequest, pack
 from tandem.review.progress import Progress
+from tandem.review.source import ChangeSource
 from tandem.review.units import ReviewUnit
 
 CACHE_VERSION = 1
@@ -58,30 +57,6 @@ class ReviewConfigError(ValueError):
     """Settings a review cannot work with (a budget too small for any code): exit 2."""
 
     exit_code = 2
-
-
-@dataclass(frozen=True)
-class ChangeSource:
-    """Where the new versions of changed files are read: a git revision or the work tree."""
-
-    root: Path
-    revision: str | None = None
-
-    def read(self, paths: Sequence[str]) -> dict[str, bytes]:
-        if self.revision is not None:
-            return read_blobs(self.root, self.revision, list(paths))
-        found: dict[str, bytes] = {}
-        root = os.path.realpath(self.root)
-        for path in paths:
-            full = os.path.realpath(os.path.join(root, path))
-            if not full.startswith(root + os.sep) or not os.path.isfile(full):
-                continue  # never read outside the repository, whatever the diff names
-            try:
-                with open(full, "rb") as handle:
-                    found[path] = handle.read()
-            except OSError:
-                continue
-        return found
 
 
 @dataclass(frozen=True)
