@@ -1011,13 +1011,14 @@ async def bench_breakdown(
     """``Session.inline`` in this process (no LSP), with timers around its parts."""
     from tandem.config import load_settings
     from tandem.session import Session
+    from tandem.workspace import open_workspace
 
     model.set_hang(0)
     settings = load_settings(ws.root, environ=env)
-    session = Session(ws.root, settings)
+    session = Session(open_workspace(settings, ws.root))
     session.start()
-    assert session.index is not None
-    session.index.wait(300)
+    assert session.workspace.index is not None
+    session.workspace.index.wait(300)
     for path in ws.neighbours:
         session.documents.open(path.as_uri(), path.read_text(), "python", 1)
     text = ws.service.read_text()

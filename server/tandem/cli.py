@@ -16,20 +16,33 @@ import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tandem import __version__
 from tandem import chat_prompts as prompts
-from tandem.cache import CompletionCache
 from tandem.completion import PositionError, Prepared, finish, offset_at, prepare
-from tandem.config import ConfigError, Settings, describe, find_root, load_settings
-from tandem.context.engine import ContextEngine, Cursor
-from tandem.context.index import WorkspaceIndex
+from tandem.config import ConfigError, find_root, load_settings, setting_rows
+from tandem.context.engine import Cursor
 from tandem.context.languages import language_for_path
 from tandem.context.prompt import PromptBudget
-from tandem.context.workspace import excluded as exclusion_reason
-from tandem.models import ChatMessage, ChatOptions, FimRequest, Models, build_models, collect
+from tandem.models import (
+    ChatMessage,
+    ChatOptions,
+    FimRequest,
+    ModelClient,
+    Models,
+    build_models,
+    collect,
+)
+from tandem.models.base import bounded
 from tandem.models.errors import ModelError
 from tandem.models.redact import redact_body
+from tandem.models.tokens import Tokenizer
+from tandem.review import exits
+from tandem.review.exits import exit_code as review_exit_code
+from tandem.review.formats import FORMATS as REVIEW_FORMATS
+from tandem.review.formats import render as render_review
+from tandem.workspace import Workspace, open_workspace
 
 EXIT_CODES = {
     0: "success",
@@ -104,15 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-REVIEW_FORMATS = ("text", "markdown", "json", "sarif", "github", "gitlab", "rdjson")
-REVIEW_EXIT_CODES = (
-    "0 no findings at or above --fail-on; 1 findings at or above --fail-on; "
-    "2 bad usage, invalid setting, git or diff error; "
-    "3 the model could not be reached, or failed after retries (the reviewer is broken, "
-    "not the code)"
-)
-
-
 def _positive(value: str) -> int:
     try:
         number = int(value)
@@ -129,7 +133,7 @@ def _review_parser(sub: argparse._SubParsersAction) -> None:
         help="review a git diff with the chat model: findings for CI (SARIF, GitHub, GitLab, ...)",
         description="Review the changes between the merge base of --base and --head (or a "
         "unified diff) with the chat model, and report findings. Progress goes to stderr.",
-        epilog=f"exit codes: {REVIEW_EXIT_CODES}",
+        epilog=f"exit codes: {exits.DESCRIPTION}",
     )
     p.add_argument(
         "--base", metavar="REF", help="compare with this (default: the upstream, else origin/HEAD)"
@@ -179,103 +183,84 @@ def read_source(path: Path) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def settings_for(args: argparse.Namespace, path: Path | None = None) -> Settings:
+# flag -> (settings key, environment variable): the same flags for every command.
+MODEL_FLAGS = {
+    "provider": ("completion.provider", "TANDEM_PROVIDER"),
+    "endpoint": ("completion.endpoint", "TANDEM_ENDPOINT"),
+    "model": ("completion.model", "TANDEM_MODEL"),
+    "fim": ("completion.fim", "TANDEM_FIM"),
+    "timeout": ("timeout", "TANDEM_TIMEOUT"),
+}
+
+
+def overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The model flags as settings overrides (None: not given)."""
+    return {key: getattr(args, flag) for flag, (key, _) in MODEL_FLAGS.items()}
+
+
+def workspace_for(
+    args: argparse.Namespace, path: Path | None, *, index: bool = True, cache: str | None = None
+) -> Workspace:
+    """The workspace holding ``path`` (``--root``, its git repository, or cwd)."""
     root = find_root(path, args.root)
-    overrides = {
-        "completion.provider": args.provider,
-        "completion.endpoint": args.endpoint,
-        "completion.model": args.model,
-        "completion.fim": args.fim,
-        "timeout": args.timeout,
-    }
-    return load_settings(root, overrides=overrides)
+    settings = load_settings(root, overrides=overrides(args))
+    return open_workspace(settings, root, index=index, cache=cache)
 
 
-def refuse_excluded(path: Path, root: Path, settings: Settings) -> None:
+def refuse_excluded(path: Path, workspace: Workspace) -> None:
     """Nothing of an excluded file is sent, whatever the command: one line, exit 2."""
-    reason = exclusion_reason(root, path.resolve(), max_bytes=2**62, exclude=settings.exclude)
-    if reason is not None and not reason.startswith(("binary", "unreadable")):
+    reason = workspace.excluded(path.resolve(), max_bytes=2**62)
+    if reason is not None and not reason.about_content:  # binary: read_source says so
         raise UsageError(f"{path} is excluded from Tandem ({reason}); nothing of it is sent")
 
 
-def cursor_for(args: argparse.Namespace) -> tuple[Cursor, Settings, Path, int, int]:
+def cursor_for(args: argparse.Namespace, workspace: Workspace) -> tuple[Cursor, int, int]:
     path, line, column = parse_location(args.location)
-    settings = settings_for(args, path)
-    root = find_root(path, args.root)
-    refuse_excluded(path, root, settings)
+    refuse_excluded(path, workspace)
     text = read_source(path)
     try:
         offset = offset_at(text, line, column)
     except PositionError as exc:
         raise UsageError(f"{path}: {exc}") from None
-    return Cursor(text, offset, path.resolve()), settings, root, line, column
+    return Cursor(text, offset, path.resolve()), line, column
 
 
-def engine_for(root: Path, settings: Settings) -> ContextEngine:
-    """The workspace's symbol index (cached on disk) behind a context engine."""
-    index = WorkspaceIndex(root, settings.cache_dir, exclude=settings.exclude)
-    index.build()
-    return ContextEngine(root, index)
+def budget_for(args: argparse.Namespace, workspace: Workspace) -> PromptBudget:
+    budget = workspace.completion_budget(args.budget)
+    if budget.total < 64:
+        raise UsageError(f"--budget {budget.total} is too small (at least 64 tokens)")
+    return budget
 
 
-def recent_files(engine: ContextEngine, cursor: Cursor, limit: int = 8) -> list[tuple[Path, str]]:
-    """Stand-ins for an editor's open tabs: the most recently modified files of the language."""
-    if engine.index is None:
-        return []
-    spec = language_for_path(cursor.path)
-    dated: list[tuple[float, Path]] = []
-    for path in engine.index.files():
-        full = path if path.is_absolute() else engine.root / path
-        if full.resolve() == cursor.path or language_for_path(full) != spec:
-            continue
-        try:
-            dated.append((full.stat().st_mtime, full))
-        except OSError:
-            continue
-    out: list[tuple[Path, str]] = []
-    for _, full in sorted(dated, reverse=True)[:limit]:
-        try:
-            out.append((full, full.read_text(encoding="utf-8", errors="replace")))
-        except OSError:
-            continue
-    return out
-
-
-def budget_for(args: argparse.Namespace, settings: Settings) -> PromptBudget:
-    total = args.budget or settings.completion.context_tokens
-    if total < 64:
-        raise UsageError(f"--budget {total} is too small (at least 64 tokens)")
-    return PromptBudget(total=total)
-
-
-async def prepare_at(
-    args: argparse.Namespace, models: Models, settings: Settings, root: Path, cursor: Cursor
-) -> Prepared:
+async def prepare_at(args: argparse.Namespace, workspace: Workspace, cursor: Cursor) -> Prepared:
     """The first half of a completion, shared by ``complete`` and ``context``."""
-    engine = await asyncio.to_thread(engine_for, root, settings)
+    budget = budget_for(args, workspace)
+    engine, completion = workspace.engine, workspace.settings.completion
+    if workspace.index is not None:
+        await asyncio.to_thread(workspace.index.build)
+    cursor = await asyncio.to_thread(engine.parse, cursor)  # the one parse of this request
+    neighbours = await asyncio.to_thread(workspace.neighbours, cursor, workspace.recent_files())
     return await prepare(
         engine,
-        models.completion,
+        workspace.models.completion,
         cursor,
-        budget=budget_for(args, settings),
-        max_tokens=args.max_tokens or settings.completion.max_tokens,
-        temperature=settings.completion.temperature,
-        neighbours=recent_files(engine, cursor),
+        budget=budget,
+        max_tokens=args.max_tokens or completion.max_tokens,
+        temperature=completion.temperature,
+        neighbours=neighbours,
     )
 
 
 async def run_complete(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    cursor, settings, root, line, column = cursor_for(args)
-    models = build_models(settings)
-    cache = None if args.no_cache else CompletionCache(settings.cache_dir / "completions")
+    path = parse_location(args.location)[0]
+    workspace = workspace_for(args, path, cache=None if args.no_cache else "completions")
     try:
-        prepared = await prepare_at(args, models, settings, root, cursor)
-        result = await finish(models.completion, prepared, cache, started)
+        cursor, line, column = cursor_for(args, workspace)
+        prepared = await prepare_at(args, workspace, cursor)
+        result = await finish(workspace.models.completion, prepared, workspace.cache, started)
     finally:
-        await models.aclose()
-        if cache is not None:
-            cache.close()
+        await workspace.aclose()
     if args.json:
         payload = {
             "text": result.text,
@@ -296,40 +281,28 @@ async def run_complete(args: argparse.Namespace) -> int:
 
 
 async def run_context(args: argparse.Namespace) -> int:
-    cursor, settings, root, _, _ = cursor_for(args)
-    models = build_models(settings)
+    workspace = workspace_for(args, parse_location(args.location)[0])
     try:
-        prepared = await prepare_at(args, models, settings, root, cursor)
-        tokenizer = await models.completion.tokenizer()
+        cursor, _, _ = cursor_for(args, workspace)
+        prepared = await prepare_at(args, workspace, cursor)
+        tokenizer = await workspace.models.completion.tokenizer()
     finally:
-        await models.aclose()
-    prompt = prepared.prompt
-    wire = prompt.wire
-    # What is sent is the redacted body (HttpEndpoint redacts with the same function).
-    body = redact_body(wire.body)
+        await workspace.aclose()
+    client = workspace.models.completion
+    # The object sent, as sent: HttpEndpoint redacts a body with this same function.
+    body = redact_body(prepared.wire.body)
     shown = body.get("prompt", body)
     if args.json:
-        payload = {
-            "prompt": shown,
-            "request": {"path": wire.path, "body": body},
-            "model": models.completion.describe(),
-            "template": models.completion.template.name,
-            "tokens": prompt.tokens,
-            "budget": prompt.budget,
-            "tokenizer": tokenizer.name,
-            "exact": tokenizer.exact,
-            "multiline": prepared.multiline,
-            "parts": redact_body([p.as_dict() for p in prompt.parts]),
-            "dropped": redact_body([p.as_dict() for p in prompt.dropped]),
-        }
-        print(json.dumps(payload, ensure_ascii=False, indent=2))
+        print(json.dumps(context_json(prepared, body, client, tokenizer), ensure_ascii=False,
+                         indent=2))  # fmt: skip
         return 0
     sys.stdout.write(shown if isinstance(shown, str) else json.dumps(shown, indent=2) + "\n")
     sys.stdout.flush()
+    prompt = prepared.prompt
     print(
         f"-- {prompt.tokens}/{prompt.budget} tokens ({tokenizer.name}), "
         f"{'block' if prepared.multiline else 'single line'}, "
-        f"{models.completion.describe()} template {models.completion.template.name}",
+        f"{client.describe()} template {client.template.name}",
         file=sys.stderr,
     )
     for part in prompt.parts:
@@ -337,52 +310,70 @@ async def run_context(args: argparse.Namespace) -> int:
     return 0
 
 
+def context_json(
+    prepared: Prepared, body: dict[str, Any], client: ModelClient, tokenizer: Tokenizer
+) -> dict[str, Any]:
+    """``tandem context --json``: the request as sent, and the parts it was built from."""
+    prompt = prepared.prompt
+    return {
+        "prompt": body.get("prompt", body),
+        "request": {"path": prepared.wire.path, "body": body},
+        "model": client.describe(),
+        "template": client.template.name,
+        "tokens": prompt.tokens,
+        "budget": prompt.budget,
+        "tokenizer": tokenizer.name,
+        "exact": tokenizer.exact,
+        "multiline": prepared.multiline,
+        "parts": redact_body([p.as_dict() for p in prompt.parts]),
+        "dropped": redact_body([p.as_dict() for p in prompt.dropped]),
+    }
+
+
 def chat_messages(question: str, path: Path | None, lines: str | None) -> list[ChatMessage]:
-    if path is not None:
-        text = read_source(path)
-        all_lines = text.splitlines()
-        first, last = 1, len(all_lines)
+    if path is None:
         if lines:
-            try:
-                a, _, b = lines.partition("-")
-                first, last = int(a), int(b or a)
-            except ValueError:
-                raise UsageError(f"--lines takes A-B, got {lines!r}") from None
-            if not 1 <= first <= last <= len(all_lines):
-                raise UsageError(f"--lines {lines} is outside {path} (1-{len(all_lines)})")
-        spec = language_for_path(path)
-        selection = prompts.Selection(
-            path=str(path),
-            code="\n".join(all_lines[first - 1 : last]),
-            language=spec.name if spec else None,
-            lines=(first, last) if lines else None,
-        )
-        return prompts.chat_messages(question, selection)
+            raise UsageError("--lines needs --file")
+        return prompts.chat_messages(question)
+    all_lines = read_source(path).splitlines()
+    first, last = 1, len(all_lines)
     if lines:
-        raise UsageError("--lines needs --file")
-    return prompts.chat_messages(question)
+        try:
+            a, _, b = lines.partition("-")
+            first, last = int(a), int(b or a)
+        except ValueError:
+            raise UsageError(f"--lines takes A-B, got {lines!r}") from None
+        if not 1 <= first <= last <= len(all_lines):
+            raise UsageError(f"--lines {lines} is outside {path} (1-{len(all_lines)})")
+    spec = language_for_path(path)
+    selection = prompts.Selection(
+        path=str(path),
+        code="\n".join(all_lines[first - 1 : last]),
+        language=spec.name if spec else None,
+        lines=(first, last) if lines else None,
+    )
+    return prompts.chat_messages(question, selection)
 
 
 async def run_chat(args: argparse.Namespace) -> int:
-    settings = settings_for(args, args.file)
-    if args.file is not None:
-        refuse_excluded(args.file, find_root(args.file, args.root), settings)
-    messages = chat_messages(" ".join(args.question), args.file, args.lines)
-    models = build_models(settings)
-    options = ChatOptions(
-        max_tokens=args.max_tokens or settings.chat.max_tokens,
-        temperature=settings.chat.temperature,
-    )
+    workspace = workspace_for(args, args.file, index=False)
     wrote_newline = True
     try:
-        async for piece in models.chat.chat(messages, options):
+        if args.file is not None:
+            refuse_excluded(args.file, workspace)
+        messages = chat_messages(" ".join(args.question), args.file, args.lines)
+        client, chat = workspace.models.chat, workspace.settings.chat
+        options = ChatOptions(max_tokens=args.max_tokens or chat.max_tokens,
+                              temperature=chat.temperature)  # fmt: skip
+        async for piece in bounded(client.chat(messages, options), options.max_tokens,
+                                   client.describe()):  # fmt: skip
             sys.stdout.write(piece)
             sys.stdout.flush()
             wrote_newline = piece.endswith("\n")
     finally:
         if not wrote_newline:
             sys.stdout.write("\n")
-        await models.aclose()
+        await workspace.aclose()
     return 0
 
 
@@ -398,10 +389,11 @@ async def _probe(models: Models, role: str) -> tuple[float, str]:
 
 
 async def run_doctor(args: argparse.Namespace) -> int:
-    settings = settings_for(args)
+    root = find_root(None, args.root)
+    settings = load_settings(root, overrides=overrides(args))
     print(f"tandem {__version__}")
-    print(f"workspace root: {find_root(None, args.root)}")
-    rows = describe(settings)
+    print(f"workspace root: {root}")
+    rows = setting_rows(settings)
     width = max(len(k) for k, _, _ in rows)
     vwidth = min(60, max(len(v) for _, v, _ in rows))
     for key, value, source in rows:
@@ -432,14 +424,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
     # Flags become environment settings: the editor's own options still win over them.
-    flags = {
-        "TANDEM_PROVIDER": args.provider,
-        "TANDEM_ENDPOINT": args.endpoint,
-        "TANDEM_MODEL": args.model,
-        "TANDEM_FIM": args.fim,
-        "TANDEM_TIMEOUT": args.timeout,
-    }
-    os.environ.update({k: str(v) for k, v in flags.items() if v is not None})
+    for flag, (_, variable) in MODEL_FLAGS.items():
+        if getattr(args, flag) is not None:
+            os.environ[variable] = str(getattr(args, flag))
     if args.tcp:
         host, _, port = args.tcp.rpartition(":")
         try:
@@ -462,20 +449,12 @@ def read_diff(name: str) -> str:
 
 
 async def run_review(args: argparse.Namespace) -> int:
+    from tandem.review.command import review
     from tandem.review.diff import DiffError
-    from tandem.review.formats import render  # written alongside; imported when used
     from tandem.review.git import GitError
     from tandem.review.inputs import gather
-    from tandem.review.progress import Progress
-    from tandem.review.run import ReviewConfigError, Reviewer, ReviewOptions
+    from tandem.review.run import ReviewConfigError
 
-    overrides = {
-        "completion.provider": args.provider,
-        "completion.endpoint": args.endpoint,
-        "completion.model": args.model,
-        "completion.fim": args.fim,
-        "timeout": args.timeout,
-    }
     diff = read_diff(args.diff) if args.diff else None
     try:
         inputs = await asyncio.to_thread(
@@ -488,47 +467,27 @@ async def run_review(args: argparse.Namespace) -> int:
             trust_base_config=args.trust_base_config,
             include=tuple(args.include),
             exclude=tuple(args.exclude),
-            overrides=overrides,
+            overrides=overrides(args),
         )
-    except (GitError, DiffError) as exc:
+        run = await review(inputs, concurrency=args.concurrency,
+                           max_findings=args.max_findings, quiet=args.quiet)  # fmt: skip
+    except (GitError, DiffError, ReviewConfigError) as exc:
         raise UsageError(str(exc)) from None
-    settings = inputs.settings
-    options = ReviewOptions(
-        budget=settings.chat.context_tokens,
-        max_tokens=settings.chat.max_tokens,
-        temperature=settings.chat.temperature,
-        concurrency=args.concurrency or settings.max_concurrent,
-        max_findings=args.max_findings,
-        filters=inputs.filters,
-    )
-    models = build_models(settings)
-    cache = CompletionCache(settings.cache_dir / "review")
-    index = (
-        WorkspaceIndex(inputs.root, settings.cache_dir, exclude=settings.exclude)
-        if inputs.in_git
-        else None
-    )
-    try:
-        if index is not None:
-            await asyncio.to_thread(index.build)
-        reviewer = Reviewer(
-            models.chat,
-            inputs.root,
-            options,
-            cache=cache,
-            engine=ContextEngine(inputs.root, index),
-            progress=Progress(quiet=args.quiet),
+    write_report(args, render_review(run.result, args.format))
+    if run.cut_findings and not args.quiet:
+        print(f"tandem: {run.cut_findings} less severe findings left out (--max-findings "
+              f"{args.max_findings})", file=sys.stderr)  # fmt: skip
+    if run.failed_requests:
+        print(
+            f"tandem: {run.failed_requests} of {run.requests} review requests failed: the "
+            "model's answer was not valid JSON, twice (those files are listed as not reviewed)",
+            file=sys.stderr,
         )
-        try:
-            run = await reviewer.review(inputs.files, inputs.source)
-        except ReviewConfigError as exc:
-            raise UsageError(str(exc)) from None
-    finally:
-        await models.aclose()
-        cache.close()
-        if index is not None:
-            index.close()
-    report = render(run.result, args.format)
+    return review_exit_code(run.failed_requests, run.result.fails(args.fail_on))
+
+
+def write_report(args: argparse.Namespace, report: str) -> None:
+    """The review's report to ``--output`` or stdout, as UTF-8, ending in a newline."""
     if report and not report.endswith("\n"):
         report += "\n"
     if args.output is not None:
@@ -536,24 +495,10 @@ async def run_review(args: argparse.Namespace) -> int:
             args.output.write_text(report, encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot write --output {args.output}: {exc.strerror}") from None
-    else:
-        sys.stdout.flush()
-        sys.stdout.buffer.write(report.encode("utf-8", "replace"))
-        sys.stdout.buffer.flush()
-    if run.cut_findings and not args.quiet:
-        print(
-            f"tandem: {run.cut_findings} less severe findings left out (--max-findings "
-            f"{args.max_findings})",
-            file=sys.stderr,
-        )
-    if run.failed_requests:
-        print(
-            f"tandem: {run.failed_requests} of {run.requests} review requests failed: the "
-            "model's answer was not valid JSON, twice (those files are listed as not reviewed)",
-            file=sys.stderr,
-        )
-        return 3
-    return 1 if run.result.fails(args.fail_on) else 0
+        return
+    sys.stdout.flush()
+    sys.stdout.buffer.write(report.encode("utf-8", "replace"))
+    sys.stdout.buffer.flush()
 
 
 COMMANDS = {
@@ -586,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"tandem: internal error: {exc!r} (run with --debug for details)", file=sys.stderr)
         # For review, 1 means "findings": a broken reviewer must not look like bad code.
-        return 3 if args.command == "review" else 1
+        return exits.BROKEN if args.command == "review" else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

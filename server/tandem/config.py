@@ -396,7 +396,7 @@ def mask(secret: str | None) -> str:
     return f"****{secret[-4:]}" if len(secret) >= 12 else "****"
 
 
-def describe(settings: Settings) -> list[tuple[str, str, str]]:
+def setting_rows(settings: Settings) -> list[tuple[str, str, str]]:
     """(key, shown value, source) rows for every effective setting, secrets masked."""
     rows: list[tuple[str, str, str]] = []
     for section in SECTIONS:

@@ -1,5 +1,8 @@
 """The pygls language server: thin handlers that convert LSP messages and call the session.
 
+``initialize`` builds the workspace (``open_workspace``, as every entry point does) and
+the connection's ``Session`` on it; the handlers below only convert messages.
+
 Capabilities follow GitHub Copilot's language server: incremental sync,
 ``inlineCompletionProvider``, accept commands through ``workspace/executeCommand``,
 and a ``tandem/status`` notification (Copilot's ``didChangeStatus``). Nothing but
@@ -27,6 +30,7 @@ from tandem.lsp.connection import (
 )
 from tandem.lsp.framing import CHUNK, body_handler, read_messages
 from tandem.session import Session, load_session_settings
+from tandem.workspace import open_workspace
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +64,8 @@ def build_server(
         root = root_of(params)
         options = params.initialization_options or {}
         settings = load_session_settings(root, options if isinstance(options, dict) else {})
-        ls.session = Session(root, settings, status=ls.send_status, warn=ls.send_warning)
+        workspace = open_workspace(settings, root)
+        ls.session = Session(workspace, status=ls.send_status, warn=ls.send_warning)
         encoding = ls.workspace.position_encoding or t.PositionEncodingKind.Utf16
         ls.session.documents.encoding = str(getattr(encoding, "value", encoding))
 

@@ -54,21 +54,20 @@ class LlamaCppClient(ModelClient):
                 "input_extra": [{"filename": s.path, "text": s.text} for s in request.snippets],
                 **common,
             }
-            return WireRequest("infill", body)
+            return WireRequest("infill", body, stop=tuple(stops))
         if self.template.kind == "chat":
             messages = self.messages_for(request)
             body = self._chat_body(messages, request.max_tokens, request.temperature, None, stops)
-            return WireRequest(CHAT_PATH, body, chat=True)
+            return WireRequest(CHAT_PATH, body, chat=True, stop=tuple(stops))
         prompt = self.prompt_for(request)
-        return WireRequest("completion", {"prompt": prompt, **common})
+        return WireRequest("completion", {"prompt": prompt, **common}, stop=tuple(stops))
 
-    async def complete(self, request: FimRequest) -> AsyncIterator[str]:
-        wire = self.fim_request(request)
+    async def send(self, wire: WireRequest) -> AsyncIterator[str]:
         if wire.chat:
             stream = self._chat_stream(wire.body)
         else:
             stream = self._content_stream(wire.path, wire.body)
-        async for piece in cut_at_stops(stream, self.stop_sequences(request)):
+        async for piece in cut_at_stops(stream, wire.stop):
             yield piece
 
     async def _content_stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[str]:

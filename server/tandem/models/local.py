@@ -110,14 +110,15 @@ class LocalClient(ModelClient):
         common = {"max_tokens": request.max_tokens, "temperature": request.temperature}
         if self.template.kind == "chat":
             messages = self.messages_for(request)
-            return WireRequest("create_chat_completion", {"messages": messages, **common}, True)
+            stops = tuple(self.stop_sequences(request))
+            body = {"messages": messages, **common}
+            return WireRequest("create_chat_completion", body, True, stops)
         prompt = self.prompt_for(request)
         body = {"prompt": prompt, **common, "stop": self.stop_sequences(request)}
-        return WireRequest("create_completion", body)
+        return WireRequest("create_completion", body, stop=tuple(body["stop"]))
 
-    async def complete(self, request: FimRequest) -> AsyncIterator[str]:
+    async def send(self, wire: WireRequest) -> AsyncIterator[str]:
         model = await self.loaded()
-        wire = self.fim_request(request)
         body = redact_body(wire.body)  # in-process, but the same promise as the HTTP providers
         if wire.chat:
             stream = self._run(
@@ -125,12 +126,12 @@ class LocalClient(ModelClient):
             )
         else:
             body["prompt"] = await asyncio.to_thread(
-                model.fit_prompt, body["prompt"], request.max_tokens
+                model.fit_prompt, body["prompt"], body["max_tokens"]
             )
             stream = self._run(
                 model, lambda: model.llm.create_completion(**body, stream=True), chat=False
             )
-        async for piece in cut_at_stops(stream, self.stop_sequences(request)):
+        async for piece in cut_at_stops(stream, wire.stop):
             yield piece
 
     async def chat(

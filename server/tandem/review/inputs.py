@@ -30,7 +30,6 @@ class ReviewInputs:
     settings: Settings
     filters: FileFilter
     in_git: bool  # the root is a git repository (the symbol index is worth building)
-    config_source: str  # where .tandem.toml was read, for the log
 
 
 def gather(
@@ -64,7 +63,6 @@ def gather(
 
     workspace: Layer | None = None
     ignore_text: str | None = None
-    config_source = str(root / CONFIG_FILE)
     if trust_base_config:
         if repo is None:
             raise GitError("--trust-base-config reads the base revision: it needs a git repository")
@@ -72,11 +70,10 @@ def gather(
         if base is None:
             raise GitError("--trust-base-config needs a base revision: pass --base REF")
         blobs = read_blobs(root, base, [CONFIG_FILE, IGNORE_FILE])
-        config_source = f"{base}:{CONFIG_FILE}"
         config = blobs.get(CONFIG_FILE)
         workspace = {}  # no config in the base: the head's is still not used
         if config is not None:
-            workspace = parse_toml(config.decode("utf-8", "replace"), config_source)
+            workspace = parse_toml(config.decode("utf-8", "replace"), f"{base}:{CONFIG_FILE}")
         ignore = blobs.get(IGNORE_FILE)
         ignore_text = ignore.decode("utf-8", "replace") if ignore is not None else None
     else:
@@ -86,4 +83,4 @@ def gather(
             ignore_text = None
     settings = load_settings(root, overrides=overrides, workspace=workspace)
     filters = FileFilter(tuple(include), tuple(exclude), ignore_text, settings.exclude)
-    return ReviewInputs(root, files, source, settings, filters, repo is not None, config_source)
+    return ReviewInputs(root, files, source, settings, filters, repo is not None)

@@ -23,6 +23,7 @@ from tandem.context.engine import ContextEngine
 from tandem.models.base import ChatMessage, ChatOptions, ModelClient, collect
 from tandem.models.errors import ModelError
 from tandem.models.tokens import Tokenizer
+from tandem.review import exits
 from tandem.review.ask import (
     build_messages,
     check_findings,
@@ -50,13 +51,13 @@ SAFETY_TOKENS = 16
 class ReviewerFailed(ModelError):
     """The model could not be reached or failed after retries: exit 3, not "findings"."""
 
-    exit_code = 3
+    exit_code = exits.BROKEN
 
 
 class ReviewConfigError(ValueError):
     """Settings a review cannot work with (a budget too small for any code): exit 2."""
 
-    exit_code = 2
+    exit_code = exits.BAD_USAGE
 
 
 @dataclass(frozen=True)
