@@ -986,6 +986,7 @@ def timed_functions() -> list[tuple[str, Any, str, int]]:
         ("build_prompt (budget, render the FIM prompt)", engine, "build_prompt", 2),
         ("CompletionCache.get", CompletionCache, "get", 0),
         ("_read: the model request (HTTP, answer at once)", completion, "_read", 0),
+        ("read_answer: the model request (HTTP, answer at once)", completion, "read_answer", 0),
         ("postprocess (in a worker thread)", completion, "postprocess", 0),
         ("CompletionCache.set", CompletionCache, "set", 0),
     ]

@@ -86,7 +86,8 @@ def prepare_sync(
 
     ``cursor`` is parsed here unless it already is; the engine gets the parsed one.
     """
-    cursor = engine.parse(cursor)
+    if not cursor.parsed:
+        cursor = engine.parse(cursor)
     multiline = wants_block(cursor.text, cursor.offset, cursor.spec)
     request = FimRequest(
         prefix="",

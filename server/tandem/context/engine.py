@@ -121,7 +121,8 @@ class ContextEngine:
         tokenizer: Tokenizer,
         neighbours: Sequence[tuple[Path, str]] = (),
     ) -> ContextCandidates:
-        cursor = self.parse(cursor)  # nothing to do for a parsed cursor
+        if not cursor.parsed:  # the pipeline parses once, before
+            cursor = self.parse(cursor)
         spec, tree = cursor.spec, cursor.tree
         source = cursor.text.encode("utf-8")
         byte_offset = len(cursor.text[: cursor.offset].encode("utf-8"))
@@ -241,7 +242,8 @@ class ContextEngine:
         neighbours: Sequence[tuple[Path, str]] = (),
     ) -> Prompt:
         """The budgeted prompt at the cursor, with its wire request rendered."""
-        cursor = self.parse(cursor)  # nothing to do for a parsed cursor
+        if not cursor.parsed:  # the pipeline parses once, before
+            cursor = self.parse(cursor)
         candidates = self.candidates(cursor, tokenizer, neighbours)
         rel = relative(cursor.path, self.root)
         request = replace(request, path=rel)
