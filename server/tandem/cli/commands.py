@@ -1,8 +1,7 @@
-"""The ``tandem`` command: complete, context, chat, serve, doctor, review.
+"""What each ``tandem`` command does: read its input, use a workspace, print the output.
 
-Every failure a user can cause or fix prints one line on stderr saying what
-failed and what to do, and exits with its own code (see ``EXIT_CODES``); the
-traceback appears only with ``--debug``.
+Each command gets its models, index, context engine, cache and exclusion rules from
+``open_workspace``; nothing here builds them.
 """
 
 from __future__ import annotations
@@ -13,15 +12,14 @@ import json
 import os
 import sys
 import time
-import traceback
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from tandem import __version__
 from tandem import chat_prompts as prompts
+from tandem.cli.args import MODEL_FLAGS, UsageError, overrides, parse_location
 from tandem.completion import PositionError, Prepared, finish, offset_at, prepare
-from tandem.config import ConfigError, find_root, load_settings, setting_rows
+from tandem.config import find_root, load_settings, setting_rows
 from tandem.context.engine import Cursor
 from tandem.context.languages import language_for_path
 from tandem.context.prompt import PromptBudget
@@ -38,139 +36,9 @@ from tandem.models.base import bounded
 from tandem.models.errors import ModelError
 from tandem.models.redact import redact_body
 from tandem.models.tokens import Tokenizer
-from tandem.review import exits
 from tandem.review.exits import exit_code as review_exit_code
-from tandem.review.formats import FORMATS as REVIEW_FORMATS
 from tandem.review.formats import render as render_review
 from tandem.workspace import Workspace, open_workspace
-
-EXIT_CODES = {
-    0: "success",
-    1: "internal error (a bug: please report it with --debug output)",
-    2: "bad usage, invalid setting, or unreadable input file",
-    3: "model endpoint unreachable",
-    4: "model refused the credentials (401/403)",
-    5: "model or deployment not found (404)",
-    6: "model timed out",
-    7: "rate limited (429) after retries",
-    8: "model server error (other HTTP status)",
-    9: "malformed answer from the model server",
-    10: "other model error",
-    11: "embedded model not installed",
-}
-
-
-class UsageError(Exception):
-    exit_code = 2
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("settings (override config files and environment)")
-    g.add_argument("--root", type=Path, help="workspace root (default: the git repository, or cwd)")
-    g.add_argument("--provider", help="completion provider: local, openai, azure, ollama, llamacpp")
-    g.add_argument("--endpoint", help="completion endpoint URL")
-    g.add_argument("--model", help="completion model (the deployment name for azure)")
-    g.add_argument("--fim", help="FIM template: starcoder, codellama, deepseek, qwen, ...")
-    g.add_argument("--timeout", type=float, help="seconds an answer may take, retries included")
-    g.add_argument("--debug", action="store_true", help="show tracebacks")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="tandem",
-        description="AI code completion, chat and review, from one language server.",
-        epilog="exit codes: " + "; ".join(f"{k} {v}" for k, v in EXIT_CODES.items()),
-    )
-    parser.add_argument("--version", action="version", version=f"tandem {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("complete", help="print a completion at PATH:LINE:COL")
-    p.add_argument("location", metavar="PATH:LINE:COL", help="1-based line and column")
-    p.add_argument("--json", action="store_true", help="print a JSON object")
-    p.add_argument("--no-cache", action="store_true", help="always ask the model")
-    p.add_argument("--budget", type=int, default=None, help="prompt budget in tokens")
-    p.add_argument("--max-tokens", type=int, default=None)
-    _common(p)
-
-    p = sub.add_parser("context", help="print exactly what a completion at PATH:LINE:COL sends")
-    p.add_argument("location", metavar="PATH:LINE:COL", help="1-based line and column")
-    p.add_argument("--json", action="store_true", help="print a JSON object with the parts")
-    p.add_argument("--budget", type=int, default=None, help="prompt budget in tokens")
-    p.add_argument("--max-tokens", type=int, default=None)
-    _common(p)
-
-    p = sub.add_parser("chat", help="ask the chat model a question, answer streamed")
-    p.add_argument("question", nargs="+")
-    p.add_argument("--file", type=Path, help="a file the question is about")
-    p.add_argument("--lines", help="A-B: only these lines of --file (1-based, inclusive)")
-    p.add_argument("--max-tokens", type=int, default=None)
-    _common(p)
-
-    p = sub.add_parser("serve", help="run the language server (stdio, or --tcp HOST:PORT)")
-    p.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
-    p.add_argument("--log-level", default="WARNING", help="stderr log level (DEBUG, INFO, ...)")
-    _common(p)
-
-    p = sub.add_parser("doctor", help="show settings and where they came from; test each model")
-    _common(p)
-    _review_parser(sub)
-    return parser
-
-
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not at least 1")
-    return number
-
-
-def _review_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "review",
-        help="review a git diff with the chat model: findings for CI (SARIF, GitHub, GitLab, ...)",
-        description="Review the changes between the merge base of --base and --head (or a "
-        "unified diff) with the chat model, and report findings. Progress goes to stderr.",
-        epilog=f"exit codes: {exits.DESCRIPTION}",
-    )
-    p.add_argument(
-        "--base", metavar="REF", help="compare with this (default: the upstream, else origin/HEAD)"
-    )
-    p.add_argument("--head", metavar="REF", help="the revision to review (default: HEAD)")
-    p.add_argument("--diff", metavar="FILE|-", help="review this unified diff (- reads stdin)")
-    p.add_argument("--format", choices=REVIEW_FORMATS, default="text", help="default: text")
-    p.add_argument("--output", type=Path, metavar="FILE", help="write the report here")
-    p.add_argument(
-        "--fail-on",
-        choices=("none", "info", "warning", "error"),
-        default="none",
-        help="exit 1 when a finding is at or above this severity (default: none)",
-    )
-    p.add_argument("--include", action="append", default=[], metavar="GLOB",
-                   help="review only matching files (gitignore syntax; repeatable)")  # fmt: skip
-    p.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                   help="do not review matching files (gitignore syntax; repeatable)")  # fmt: skip
-    p.add_argument("--max-findings", type=_positive, metavar="N", help="report the N most severe")
-    p.add_argument("--concurrency", type=_positive, metavar="N",
-                   help="model requests at once (default: max_concurrent, 2)")  # fmt: skip
-    p.add_argument(
-        "--trust-base-config",
-        action="store_true",
-        help="read .tandem.toml and .tandemignore from the base revision, not the working tree "
-        "(for untrusted pull requests)",
-    )
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress or summary on stderr")
-    _common(p)
-
-
-def parse_location(value: str) -> tuple[Path, int, int]:
-    try:
-        path, line, column = value.rsplit(":", 2)
-        return Path(path), int(line), int(column)
-    except ValueError:
-        raise UsageError(f"expected PATH:LINE:COL (1-based), got {value!r}") from None
 
 
 def read_source(path: Path) -> str:
@@ -181,21 +49,6 @@ def read_source(path: Path) -> str:
     if b"\0" in data[:8192]:
         raise UsageError(f"{path} looks like a binary file")
     return data.decode("utf-8", errors="replace")
-
-
-# flag -> (settings key, environment variable): the same flags for every command.
-MODEL_FLAGS = {
-    "provider": ("completion.provider", "TANDEM_PROVIDER"),
-    "endpoint": ("completion.endpoint", "TANDEM_ENDPOINT"),
-    "model": ("completion.model", "TANDEM_MODEL"),
-    "fim": ("completion.fim", "TANDEM_FIM"),
-    "timeout": ("timeout", "TANDEM_TIMEOUT"),
-}
-
-
-def overrides(args: argparse.Namespace) -> dict[str, object]:
-    """The model flags as settings overrides (None: not given)."""
-    return {key: getattr(args, flag) for flag, (key, _) in MODEL_FLAGS.items()}
 
 
 def workspace_for(
@@ -501,38 +354,3 @@ def write_report(args: argparse.Namespace, report: str) -> None:
     sys.stdout.buffer.flush()
 
 
-COMMANDS = {
-    "complete": run_complete,
-    "context": run_context,
-    "chat": run_chat,
-    "doctor": run_doctor,
-    "review": run_review,
-}
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "serve":
-            return run_serve(args)
-        return asyncio.run(COMMANDS[args.command](args))
-    except KeyboardInterrupt:
-        print("tandem: interrupted", file=sys.stderr)
-        return 130
-    except (ModelError, ConfigError, UsageError) as exc:
-        if args.debug:
-            traceback.print_exc()
-        message = exc.one_line() if isinstance(exc, ModelError) else str(exc)
-        print(f"tandem: {message}", file=sys.stderr)
-        return exc.exit_code
-    except Exception as exc:  # a bug: still one line unless --debug
-        if args.debug:
-            traceback.print_exc()
-        print(f"tandem: internal error: {exc!r} (run with --debug for details)", file=sys.stderr)
-        # For review, 1 means "findings": a broken reviewer must not look like bad code.
-        return exits.BROKEN if args.command == "review" else 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
