@@ -966,7 +966,7 @@ def timed_functions() -> list[tuple[str, Any, str, int]]:
     """(label, module or class, attribute, depth): what prepare() and finish() call, nested."""
     import tandem.completion as completion
     import tandem.context.engine as engine
-    import tandem.lsp.session as session
+    import tandem.session as session
     from tandem.cache import CompletionCache
     from tandem.context.index import WorkspaceIndex
 
@@ -986,6 +986,7 @@ def timed_functions() -> list[tuple[str, Any, str, int]]:
         ("build_prompt (budget, render the FIM prompt)", engine, "build_prompt", 2),
         ("CompletionCache.get", CompletionCache, "get", 0),
         ("_read: the model request (HTTP, answer at once)", completion, "_read", 0),
+        ("read_answer: the model request (HTTP, answer at once)", completion, "read_answer", 0),
         ("postprocess (in a worker thread)", completion, "postprocess", 0),
         ("CompletionCache.set", CompletionCache, "set", 0),
     ]
@@ -1010,14 +1011,15 @@ async def bench_breakdown(
 ) -> Breakdown:
     """``Session.inline`` in this process (no LSP), with timers around its parts."""
     from tandem.config import load_settings
-    from tandem.lsp.session import Session
+    from tandem.session import Session
+    from tandem.workspace import open_workspace
 
     model.set_hang(0)
     settings = load_settings(ws.root, environ=env)
-    session = Session(ws.root, settings)
+    session = Session(open_workspace(settings, ws.root))
     session.start()
-    assert session.index is not None
-    session.index.wait(300)
+    assert session.workspace.index is not None
+    session.workspace.index.wait(300)
     for path in ws.neighbours:
         session.documents.open(path.as_uri(), path.read_text(), "python", 1)
     text = ws.service.read_text()

@@ -15,7 +15,8 @@ from pygls.exceptions import JsonRpcException
 from tandem import assist
 from tandem.chat_prompts import CHAT_SYSTEM, EDIT_SYSTEM
 from tandem.config import load_settings
-from tandem.lsp.session import Session
+from tandem.session import Session
+from tandem.workspace import open_workspace
 
 from lsp_support import change, lsp_session, open_text
 from modelserver import Behaviour, ModelServer
@@ -421,4 +422,4 @@ def plain_session(root: Path, server: ModelServer) -> Session:
         "completion.endpoint": server.url + "/v1",
         "completion.model": "qwen2.5-coder",
     }
-    return Session(root, load_settings(root, overrides=overrides))
+    return Session(open_workspace(load_settings(root, overrides=overrides), root))

@@ -11,18 +11,18 @@ from tandem.chat_prompts import (
     action_messages,
     chat_messages,
     code_blocks,
-    describe,
     extract_code,
     fenced,
     fit,
     layout,
     parse_history,
+    selection_text,
     where_tests_go,
 )
 from tandem.models import ChatMessage
 
 
-def test_describe_shows_definitions_scopes_and_the_code():
+def test_selection_text_shows_definitions_scopes_and_the_code():
     selection = Selection(
         path="pkg/app.py",
         code="return shout(name)",
@@ -31,10 +31,10 @@ def test_describe_shows_definitions_scopes_and_the_code():
         scopes=["class Greeter:", "    def greet(self, name):"],
         definitions=[("util.py", "def shout(text): ...")],
     )
-    text = describe(selection)
+    text = selection_text(selection)
     assert text.index("util.py:\n```python\ndef shout") < text.index("class Greeter:")
     assert text.endswith("pkg/app.py lines 6-6:\n```python\nreturn shout(name)\n```")
-    whole = describe(Selection(path="a.txt", code="x"))
+    whole = selection_text(Selection(path="a.txt", code="x"))
     assert whole == "a.txt:\n```\nx\n```"
 
 

@@ -13,13 +13,13 @@ from tandem.config import (
     ConfigError,
     Settings,
     build_settings,
-    describe,
     env_layer,
     find_root,
     flatten,
     load_settings,
     mask,
     read_toml,
+    setting_rows,
     user_config_path,
 )
 
@@ -541,7 +541,7 @@ def test_mask_reveals_at_most_the_last_four_characters(secret):
         assert revealed == ""
 
 
-def test_describe_never_shows_a_full_key(home):
+def test_setting_rows_never_shows_a_full_key(home):
     chat_key = "sk-chat-ABCDEFGHIJKLMNOP9876"
     settings = load(
         home,
@@ -553,7 +553,7 @@ def test_describe_never_shows_a_full_key(home):
             "TANDEM_AZURE_AD_TOKEN": "entra-token-secret-value",
         },
     )
-    rows = describe(settings)
+    rows = setting_rows(settings)
     for row in rows:
         for cell in row:
             assert SECRET not in cell
@@ -572,8 +572,8 @@ def test_describe_never_shows_a_full_key(home):
     assert SECRET not in repr(settings)
 
 
-def test_describe_lists_every_setting(home):
-    keys = [key for key, _, _ in describe(load(home))]
+def test_setting_rows_lists_every_setting(home):
+    keys = [key for key, _, _ in setting_rows(load(home))]
     assert len(keys) == len(set(keys))
     assert {"completion.model", "chat.max_tokens", "cache_dir", "timeout"} <= set(keys)
 

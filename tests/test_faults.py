@@ -43,7 +43,6 @@ from pygls.exceptions import JsonRpcException
 from pytest_lsp import LanguageClient
 
 from tandem.config import load_settings
-from tandem.lsp.session import Session
 from tandem.models import ChatMessage, FimRequest, collect
 from tandem.models.errors import ModelResponseError, ModelUnreachable
 from tandem.models.fim import get_template
@@ -51,6 +50,8 @@ from tandem.models.http import HttpEndpoint, _bounded_lines
 from tandem.models.llamacpp import LlamaCppClient
 from tandem.models.ollama import OllamaClient
 from tandem.models.openai import OpenAIClient
+from tandem.session import Session
+from tandem.workspace import open_workspace
 
 from lsp_support import Recorder, lsp_session, model_env, open_text
 from modelserver import Behaviour, ModelServer
@@ -286,7 +287,7 @@ def provider_clients(server: ModelServer) -> list[Any]:
 @pytest.mark.parametrize("shape", ["line", "token", "events"])
 async def test_huge_answers_stop_early_for_every_provider(model_server: ModelServer, shape: str):
     """50 MB: one endless line, one enormous event, or endless small events (FIM and chat)."""
-    from tandem.completion import _read
+    from tandem.completion import read_answer
 
     model_server.default = Behaviour(huge=HUGE, huge_shape=shape)
     for client in provider_clients(model_server):
@@ -294,7 +295,7 @@ async def test_huge_answers_stop_early_for_every_provider(model_server: ModelSer
             for multiline in (False, True):
                 started = time.monotonic()
                 with pytest.raises(ModelResponseError) as info:
-                    await _read(client, REQUEST, multiline)
+                    await read_answer(client, client.fim_request(REQUEST), 8, multiline)
                 assert time.monotonic() - started < 5, (client.provider, shape)
                 assert "stopped reading" in info.value.one_line()
             # chat has no per-token limit: the endpoint's bounds stop it
@@ -584,7 +585,7 @@ async def test_cache_failing_mid_session_warns_once(
     for name, value in model_env(model_server.url, TANDEM_CACHE_DIR=str(tmp_path / "c")).items():
         monkeypatch.setenv(name, value)
     warnings: list[str] = []
-    session = Session(None, load_settings(None), warn=warnings.append)
+    session = Session(open_workspace(load_settings(None), None), warn=warnings.append)
     try:
         assert session.cache.persistent
         uri = "file:///w/greet.py"

@@ -23,7 +23,8 @@ from lsprotocol import types as t
 from tandem import assist
 from tandem.cli import main
 from tandem.config import load_settings
-from tandem.lsp.session import Session
+from tandem.session import Session
+from tandem.workspace import open_workspace
 
 from lsp_support import inline, lsp_session, model_env, open_text
 from modelserver import Behaviour, ModelServer
@@ -198,7 +199,7 @@ def connect():
 def plain_session(root: Path, server: ModelServer) -> Session:
     overrides = {"completion.provider": "openai", "completion.endpoint": server.url + "/v1",
                  "completion.model": "qwen2.5-coder"}  # fmt: skip
-    return Session(root, load_settings(root, overrides=overrides))
+    return Session(open_workspace(load_settings(root, overrides=overrides), root))
 
 
 async def test_code_actions_put_back_or_refuse_placeholders(model_server: ModelServer, ws: Path):

@@ -28,20 +28,19 @@ from tandem.chat_prompts import (
 from tandem.context.documents import Snapshot, uri_path
 from tandem.context.engine import ContextEngine, Cursor
 from tandem.context.positions import InvalidPosition, LineIndex
-from tandem.context.prompt import relative, scope_headers
-from tandem.lsp.session import Session
+from tandem.context.prompt import MAX_DEFINITIONS, relative, scope_headers
 from tandem.models import ChatMessage, ChatOptions
-from tandem.models.base import answer_limit
-from tandem.models.errors import ModelError, ModelResponseError
+from tandem.models.base import bounded
+from tandem.models.errors import ModelError
 from tandem.models.redact import restore
 from tandem.models.tokens import EstimatedTokenizer
+from tandem.session import Session, snapshot_cursor
 
 Position = tuple[int, int]  # (line, character) in the session's position encoding
 Span = tuple[Position, Position]
 
 NAME_WINDOW_LINES = 30  # nearby_names looks this far back from its offset
 MAX_NAME_WINDOWS = 4  # a longer selection's first lines add no definitions
-MAX_DEFINITIONS = 8
 
 
 class BadRequest(ValueError):
@@ -137,10 +136,11 @@ async def pick(session: Session, uri: str, span: Span, version: int | None = Non
     line_start = snapshot.lines.line_bounds(snapshot.lines.line_of(start))[0]
     shown, place = layout(snapshot.text[start:end], snapshot.text[line_start:start])
     path = Path(uri_path(uri))
+    engine = session.workspace.engine
     scopes, definitions = await asyncio.to_thread(
         selection_context,
-        session.engine,
-        _cursor(snapshot, path, start),
+        engine,
+        snapshot_cursor(snapshot, start),
         end,
         session.settings.chat.context_tokens,
     )
@@ -148,7 +148,7 @@ async def pick(session: Session, uri: str, span: Span, version: int | None = Non
     if last > first and span[1][1] == 0:
         last -= 1  # a selection of whole lines ends at the start of the next
     selection = Selection(
-        path=relative(path, session.engine.root) if uri.startswith("file:") else path.name,
+        path=relative(path, engine.root) if uri.startswith("file:") else path.name,
         code=shown,
         language=snapshot.language.name if snapshot.language else None,
         lines=(first, last),
@@ -165,11 +165,6 @@ def refuse_excluded(session: Session, uri: str, snapshot: Snapshot) -> None:
         name = Path(uri_path(uri)).name
         session.set_status("inactive", f"{name}: {reason}")
         raise Excluded(f"{name} is excluded from Tandem ({reason}): no chat or code actions")
-
-
-def _cursor(snapshot: Snapshot, path: Path, offset: int) -> Cursor:
-    syntax = snapshot.parsed or (snapshot.reason or "").startswith("unknown language")
-    return Cursor(snapshot.text, offset, path, snapshot.language, snapshot.tree, syntax)
 
 
 def selection_context(
@@ -234,18 +229,11 @@ async def ask(
     chat = session.settings.chat
     options = ChatOptions(max_tokens=chat.max_tokens, temperature=chat.temperature)
     pieces: list[str] = []
-    size, limit = 0, answer_limit(options.max_tokens)
     session.set_status("busy", f"asking {client.describe()}")
+    stream = bounded(client.chat(messages, options), options.max_tokens, client.describe())
     try:
-        async for piece in client.chat(messages, options):
+        async for piece in stream:
             if piece:
-                size += len(piece)
-                if size > limit:
-                    raise ModelResponseError(
-                        f"{client.describe()} sent over {limit} characters for "
-                        f"{options.max_tokens} tokens; stopped reading",
-                        hint="the server ignores max_tokens",
-                    )
                 pieces.append(piece)
                 if on_delta is not None:
                     on_delta(piece)

@@ -114,8 +114,6 @@ class CompletionCache:
         self._lock = threading.Lock()
         self._disk: diskcache.Cache | None = None
         self.warning: str | None = None
-        self.hits = 0
-        self.misses = 0
         if folder is not None:
             try:
                 self._disk = open_cache(
@@ -141,7 +139,6 @@ class CompletionCache:
         with self._lock:
             if key in self._memory:
                 self._memory.move_to_end(key)
-                self.hits += 1
                 return self._memory[key]
         value = None
         if self._disk is not None:
@@ -153,9 +150,7 @@ class CompletionCache:
                 self._fall_back(f"completion cache read failed ({exc}); memory only")
         if isinstance(value, str):
             self._remember(key, value)
-            self.hits += 1
             return value
-        self.misses += 1
         return None
 
     def set(self, key: str, value: str) -> None:
@@ -176,15 +171,6 @@ class CompletionCache:
     @property
     def persistent(self) -> bool:
         return self._disk is not None
-
-    def volume(self) -> int:
-        """Bytes on disk (0 without a disk cache)."""
-        if self._disk is None:
-            return 0
-        try:
-            return int(self._disk.volume())
-        except Exception:
-            return 0
 
     def close(self) -> None:
         if self._disk is not None:

@@ -71,7 +71,7 @@ def fenced(text: str, language: str | None = None) -> str:
     return f"{fence}{language or ''}\n{text}\n{fence}"
 
 
-def describe(selection: Selection) -> str:
+def selection_text(selection: Selection) -> str:
     """The selection and its context as Markdown: definitions, enclosing scopes, the code."""
     lang = FENCE_NAMES.get(selection.language or "", selection.language)
     parts: list[str] = []
@@ -112,7 +112,7 @@ def chat_messages(
     The selection goes with every question rather than only the first: the editor may
     send a different one with a follow-up, and the model should read the current code.
     """
-    content = question if selection is None else f"{describe(selection)}\n\n{question}"
+    content = question if selection is None else f"{selection_text(selection)}\n\n{question}"
     return [ChatMessage("system", CHAT_SYSTEM), *history, ChatMessage("user", content)]
 
 
@@ -140,7 +140,7 @@ def action_messages(
         instruction = instruction.format(
             framework=f" with {framework}" if framework else "", where=where
         )
-    content = f"{describe(selection)}\n\n{instruction}"
+    content = f"{selection_text(selection)}\n\n{instruction}"
     return [ChatMessage("system", EDIT_SYSTEM), ChatMessage("user", content)]
 
 

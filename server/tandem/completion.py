@@ -1,15 +1,19 @@
-"""The completion pipeline shared by the CLI and the language server.
+"""The completion pipeline shared by the CLI and the language server: one pass per request.
 
-cursor -> context engine builds a budgeted prompt -> the completion model ->
-post-processing with the syntax tree. ``prepare`` is the first half on its
-own, so ``tandem context`` shows exactly what ``complete`` sends.
+cursor -> parsed once (``ContextEngine.parse``) -> the context engine builds one budgeted
+``Prompt`` whose wire request is rendered once -> one cache lookup under that request's
+key -> on a miss, exactly that rendered request is sent (``ModelClient.send``) ->
+post-processing with the syntax tree -> the cache. ``prepare`` is the first half on its
+own, so ``tandem context`` prints the very object ``complete`` sends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +22,7 @@ from tandem.context.engine import ContextEngine, Cursor
 from tandem.context.postprocess import postprocess, wants_block
 from tandem.context.prompt import Prompt, PromptBudget
 from tandem.models import FimRequest, ModelClient
-from tandem.models.base import answer_limit
-from tandem.models.errors import ModelResponseError
+from tandem.models.base import WireRequest, bounded
 from tandem.models.redact import has_placeholder
 from tandem.models.tokens import Tokenizer
 
@@ -44,9 +47,15 @@ class Completion:
 
 @dataclass(frozen=True)
 class Prepared:
+    """One request's prompt, rendered: ``prompt.wire`` is what is sent, byte for byte."""
+
     prompt: Prompt
     multiline: bool
-    cursor: Cursor
+    cursor: Cursor  # parsed
+
+    @property
+    def wire(self) -> WireRequest:
+        return self.prompt.wire
 
 
 def offset_at(text: str, line: int, column: int) -> int:
@@ -73,8 +82,12 @@ def prepare_sync(
     temperature: float,
     neighbours: Sequence[tuple[Path, str]] = (),
 ) -> Prepared:
-    """CPU-bound half (parse, gather, budget): call it off the event loop."""
-    cursor = engine.parse(cursor)
+    """CPU-bound half (gather, budget, render): call it off the event loop.
+
+    ``cursor`` is parsed here unless it already is; the engine gets the parsed one.
+    """
+    if not cursor.parsed:
+        cursor = engine.parse(cursor)
     multiline = wants_block(cursor.text, cursor.offset, cursor.spec)
     request = FimRequest(
         prefix="",
@@ -109,33 +122,8 @@ async def prepare(
     )
 
 
-async def complete(
-    engine: ContextEngine,
-    client: ModelClient,
-    cursor: Cursor,
-    *,
-    budget: PromptBudget,
-    max_tokens: int = 128,
-    temperature: float = 0.2,
-    neighbours: Sequence[tuple[Path, str]] = (),
-    cache: CompletionCache | None = None,
-) -> Completion:
-    """Fill the hole at the cursor: prompt, cache or model, clean-up, cache."""
-    started = time.perf_counter()
-    prepared = await prepare(
-        engine,
-        client,
-        cursor,
-        budget=budget,
-        max_tokens=max_tokens,
-        temperature=temperature,
-        neighbours=neighbours,
-    )
-    return await finish(client, prepared, cache, started)
-
-
-def cache_key(client: ModelClient, prepared: Prepared) -> str:
-    wire = prepared.prompt.wire
+def cache_key(client: ModelClient, wire: WireRequest) -> str:
+    """The identity of a completion: the model, its template and the rendered request."""
     return request_key(client.describe(), client.template.name, wire.path, wire.body)
 
 
@@ -144,25 +132,18 @@ async def finish(
     prepared: Prepared,
     cache: CompletionCache | None,
     started: float,
+    gate: AbstractAsyncContextManager[object] | None = None,
 ) -> Completion:
-    """The second half: a repeated request is answered from the cache, never the model."""
-    key = cache_key(client, prepared)
+    """The second half: one cache lookup, then (on a miss, inside ``gate``) the model.
+
+    ``gate`` is the language server's limit on model calls at once, with its status.
+    """
+    key = cache_key(client, prepared.wire)
     cleaned = cache.get(key) if cache is not None else None
     cached = cleaned is not None
     if cleaned is None:
-        raw = await _read(client, prepared.prompt.request, prepared.multiline)
-        text = prepared.cursor.text
-        offset = prepared.cursor.offset
-        cleaned = await asyncio.to_thread(
-            postprocess,
-            text[:offset],
-            raw,
-            text[offset:],
-            prepared.cursor.spec,
-            multiline=prepared.multiline,
-        )
-        if has_placeholder(cleaned):
-            cleaned = ""  # the model echoed a redacted secret: never insert it as code
+        async with gate or contextlib.nullcontext():
+            cleaned = await generate(client, prepared)
         if cache is not None:
             cache.set(key, cleaned)
     return Completion(
@@ -176,27 +157,35 @@ async def finish(
     )
 
 
-async def _read(client: ModelClient, request: FimRequest, multiline: bool) -> str:
-    """The model's answer; for one line, stop reading (and generating) once it is whole.
+async def generate(client: ModelClient, prepared: Prepared) -> str:
+    """Send the rendered request and clean up the answer for insertion at the cursor."""
+    raw = await read_answer(client, prepared.wire, prepared.prompt.request.max_tokens,
+                            prepared.multiline)  # fmt: skip
+    text, offset = prepared.cursor.text, prepared.cursor.offset
+    cleaned = await asyncio.to_thread(
+        postprocess,
+        text[:offset],
+        raw,
+        text[offset:],
+        prepared.cursor.spec,
+        multiline=prepared.multiline,
+    )
+    if has_placeholder(cleaned):
+        return ""  # the model echoed a redacted secret: never insert it as code
+    return cleaned
 
-    A server that ignores ``max_tokens`` is cut off at ``answer_limit`` characters: an
-    error status, rather than megabytes kept in memory and shown in the editor.
-    """
-    limit = answer_limit(request.max_tokens)
+
+async def read_answer(
+    client: ModelClient, wire: WireRequest, max_tokens: int, multiline: bool
+) -> str:
+    """The model's answer to ``wire``; for one line, stop reading (and generating) once
+    it is whole. Past ``answer_limit`` characters: an error (``bounded``)."""
     pieces: list[str] = []
-    size = 0
     started = multiline  # for one line: a character other than a newline has arrived
-    stream = client.complete(request)
+    stream = bounded(client.send(wire), max_tokens, client.describe())
     try:
         async for piece in stream:
             pieces.append(piece)
-            size += len(piece)
-            if size > limit:
-                raise ModelResponseError(
-                    f"{client.describe()} sent over {limit} characters for "
-                    f"{request.max_tokens} tokens; stopped reading",
-                    hint="the server ignores max_tokens",
-                )
             if not started:
                 piece = piece.lstrip("\n")
                 started = bool(piece)

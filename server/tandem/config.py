@@ -16,10 +16,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from tandem.models import PROVIDERS
 from tandem.models.fim import TEMPLATES
 from tandem.models.redact import remember_secret
 
-PROVIDERS = ("local", "openai", "azure", "ollama", "llamacpp")
 DEFAULT_ENDPOINTS = {
     "openai": "https://api.openai.com/v1",
     "ollama": "http://127.0.0.1:11434",
@@ -416,7 +416,7 @@ def mask(secret: str | None) -> str:
     return f"****{secret[-4:]}" if len(secret) >= 12 else "****"
 
 
-def describe(settings: Settings) -> list[tuple[str, str, str]]:
+def setting_rows(settings: Settings) -> list[tuple[str, str, str]]:
     """(key, shown value, source) rows for every effective setting, secrets masked."""
     rows: list[tuple[str, str, str]] = []
     for section in SECTIONS:

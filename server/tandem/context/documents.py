@@ -29,6 +29,7 @@ import tree_sitter as ts
 
 from tandem.context.languages import LanguageSpec, language_for_path, language_named
 from tandem.context.positions import InvalidPosition, LineIndex, encode
+from tandem.context.reasons import Reason, Why
 
 MAX_PARSE_BYTES = 2 * 1024 * 1024  # bigger files are mostly generated; a parse would stall us
 
@@ -36,10 +37,6 @@ Position = tuple[int, int]  # (line, character) in the store's position encoding
 Range = tuple[Position, Position]
 Change = tuple[Range | None, str]  # a None range replaces the whole text
 
-UNKNOWN_LANGUAGE = "unknown language"
-BINARY = "binary: the text contains NUL"
-TOO_LARGE = "too large"
-PARSE_FAILED = "the parser gave up"
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -77,7 +74,7 @@ class Snapshot:
     data: bytes  # encode(text): what tree-sitter parsed
     language: LanguageSpec | None
     tree: ts.Tree | None
-    reason: str | None  # why there is no tree; None when there is one
+    reason: Reason | None  # why there is no tree; None when there is one
     lines: LineIndex
 
     @property
@@ -145,7 +142,7 @@ class Document:
         return self._snapshot.parsed
 
     @property
-    def reason(self) -> str | None:
+    def reason(self) -> Reason | None:
         return self._snapshot.reason
 
     @property
@@ -195,17 +192,18 @@ class Document:
 
     def _parse(
         self, language: LanguageSpec | None, data: bytes, old_tree: ts.Tree | None
-    ) -> tuple[ts.Tree | None, str | None]:
+    ) -> tuple[ts.Tree | None, Reason | None]:
         """A tree for ``data`` (incrementally from an edited ``old_tree``), or why not."""
         if language is None:
-            return None, UNKNOWN_LANGUAGE
+            return None, Reason(Why.UNKNOWN_LANGUAGE)
         if len(data) > self.max_bytes:
-            return None, f"{TOO_LARGE}: {len(data)} bytes, over the limit of {self.max_bytes}"
+            size = f"too large: {len(data)} bytes, over the limit of {self.max_bytes}"
+            return None, Reason(Why.TOO_LARGE, size)
         if b"\0" in data:
-            return None, BINARY
+            return None, Reason(Why.BINARY, "binary: the text contains NUL")
         parser = language.parser()
         tree = parser.parse(data) if old_tree is None else parser.parse(data, old_tree)
-        return (tree, None) if tree is not None else (None, PARSE_FAILED)
+        return (tree, None) if tree is not None else (None, Reason(Why.PARSE_FAILED))
 
 
 class TreeEdit(NamedTuple):

@@ -25,6 +25,7 @@ from tandem.context.index import WorkspaceIndex
 from tandem.context.languages import LanguageSpec, language_for_path
 from tandem.context.prompt import (
     INDEX_DEFINITION_RANK,
+    MAX_DEFINITIONS,
     RANKS,
     ContextCandidates,
     Prompt,
@@ -34,9 +35,10 @@ from tandem.context.prompt import (
     relative,
     scope_headers,
 )
+from tandem.context.reasons import Reason
 from tandem.context.snippets import similar_snippets
 from tandem.context.tags import top_level_names
-from tandem.context.workspace import excluded as exclusion_reason
+from tandem.context.workspace import Exclusions
 from tandem.models.base import FimRequest, ModelClient
 from tandem.models.tokens import Tokenizer
 
@@ -53,6 +55,7 @@ class Cursor:
     spec: LanguageSpec | None = None
     tree: ts.Tree | None = None
     syntax: bool = True  # False: plain-text windows only (huge files)
+    parsed: bool = False  # ContextEngine.parse has given it its language and tree
 
 
 def _without_overlaps(parts: list[PromptPart]) -> list[PromptPart]:
@@ -77,43 +80,40 @@ class ContextEngine:
         self,
         root: Path,
         index: WorkspaceIndex | None = None,
-        exclude: Sequence[str] | None = None,
+        exclusions: Exclusions | None = None,
     ) -> None:
         self.root = root.resolve()
         self.index = index
         self.files = ParsedFiles()
-        # The exclude setting; by default the index's, so both leave out the same files.
-        self.exclude = tuple(exclude if exclude is not None else index.exclude if index else ())
-        self._excluded: dict[Path, str | None] = {}
+        # The workspace's rules; by default the index's exclude setting, so that both leave
+        # out the same files.
+        if exclusions is None:
+            exclusions = Exclusions(self.root, index.exclude if index is not None else ())
+        self.exclusions = exclusions
 
-    def excluded(self, path: Path) -> str | None:
+    def excluded(self, path: Path) -> Reason | None:
         """Why ``path`` must not feed a prompt (ignore rules, deny list, setting), or None.
 
         Imports and the editor's tabs reach files the index never walked, so every file a
-        prompt quotes is checked here. A file outside the workspace is judged by its own
-        folder's rules. Verdicts are kept until ``forget_exclusions``.
+        prompt quotes is checked here.
         """
-        full = path if path.is_absolute() else self.root / path
-        if full not in self._excluded:
-            if len(self._excluded) > 4096:
-                self._excluded.clear()
-            self._excluded[full] = exclusion_reason(self.root, full, exclude=self.exclude)
-        return self._excluded[full]
-
-    def forget_exclusions(self, exclude: Sequence[str] | None = None) -> None:
-        """An ignore file or the exclude setting changed: judge every file again."""
-        if exclude is not None:
-            self.exclude = tuple(exclude)
-        self._excluded = {}
+        return self.exclusions.reason(path if path.is_absolute() else self.root / path)
 
     def parse(self, cursor: Cursor) -> Cursor:
+        """The cursor with its language and tree: parsed here at most once per request.
+
+        An editor's document already has its tree (kept in step with each edit); a file
+        read by a command is parsed now. Everything after takes the parsed cursor.
+        """
+        if cursor.parsed:
+            return cursor
         if not cursor.syntax:
-            return replace(cursor, spec=None, tree=None)
+            return replace(cursor, spec=None, tree=None, parsed=True)
         spec = cursor.spec or language_for_path(cursor.path)
         tree = cursor.tree
         if spec is not None and tree is None:
             tree = spec.parser().parse(cursor.text.encode("utf-8"))
-        return Cursor(cursor.text, cursor.offset, cursor.path, spec, tree)
+        return Cursor(cursor.text, cursor.offset, cursor.path, spec, tree, parsed=True)
 
     def candidates(
         self,
@@ -121,7 +121,8 @@ class ContextEngine:
         tokenizer: Tokenizer,
         neighbours: Sequence[tuple[Path, str]] = (),
     ) -> ContextCandidates:
-        cursor = self.parse(cursor)
+        if not cursor.parsed:  # the pipeline parses once, before
+            cursor = self.parse(cursor)
         spec, tree = cursor.spec, cursor.tree
         source = cursor.text.encode("utf-8")
         byte_offset = len(cursor.text[: cursor.offset].encode("utf-8"))
@@ -192,7 +193,7 @@ class ContextEngine:
                 continue
             if not self.excluded(hit.path):
                 hits.append(hit)
-            if len(hits) == 6:
+            if len(hits) == MAX_DEFINITIONS:
                 break
         for hit in hits:
             parsed = self.files.get(hit.path)
@@ -240,7 +241,9 @@ class ContextEngine:
         request: FimRequest,
         neighbours: Sequence[tuple[Path, str]] = (),
     ) -> Prompt:
-        cursor = self.parse(cursor)
+        """The budgeted prompt at the cursor, with its wire request rendered."""
+        if not cursor.parsed:  # the pipeline parses once, before
+            cursor = self.parse(cursor)
         candidates = self.candidates(cursor, tokenizer, neighbours)
         rel = relative(cursor.path, self.root)
         request = replace(request, path=rel)

@@ -32,6 +32,9 @@ Kind = Literal["prefix", "suffix", "scope", "definition", "snippet"]
 # Lower is kept longer. Prefix and suffix are never dropped.
 RANKS: dict[Kind, int] = {"prefix": 0, "suffix": 0, "scope": 1, "definition": 2, "snippet": 3}
 INDEX_DEFINITION_RANK = 4
+# Definitions from other files one request quotes at most: a completion's found through
+# the index, a chat selection's, a review unit's.
+MAX_DEFINITIONS = 6
 
 
 @dataclass(frozen=True)

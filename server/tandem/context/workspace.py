@@ -34,6 +34,8 @@ from pathlib import Path
 
 import pathspec
 
+from tandem.context.reasons import Reason, Why
+
 MAX_BYTES = 1_000_000
 SNIFF_BYTES = 8192
 IGNORE_FILES = (".gitignore", ".tandemignore")
@@ -141,28 +143,30 @@ def _verdict(chain: Chain, rel: str, is_dir: bool) -> tuple[bool | None, str]:
     return verdict, source
 
 
-def _denied_name(name: str, is_dir: bool) -> str | None:
+def _denied_name(name: str, is_dir: bool) -> Reason | None:
     if is_dir:
-        return f"denied folder {name}" if name in DENY_DIRS or name.endswith(".egg-info") else None
+        if name in DENY_DIRS or name.endswith(".egg-info"):
+            return Reason(Why.DENIED, f"denied folder {name}")
+        return None
     if name == ".git":
-        return "git metadata"
+        return Reason(Why.DENIED, "git metadata")
     if name in LOCK_FILES or _LOCKISH.match(name):
-        return "lock file"
+        return Reason(Why.DENIED, "lock file")
     if _MINIFIED.match(name):
-        return "minified file"
+        return Reason(Why.DENIED, "minified file")
     if _GENERATED.match(name):
-        return "generated file"
+        return Reason(Why.DENIED, "generated file")
     return None
 
 
-def _secret_reason(rel: str, is_dir: bool) -> str | None:
+def _secret_reason(rel: str, is_dir: bool) -> Reason | None:
     result = _SECRETS.check_file(rel + ("/" if is_dir else ""))
     if result.include and result.index is not None:
-        return f"may hold secrets ({SECRET_FILES[result.index]})"
+        return Reason(Why.SECRET, f"may hold secrets ({SECRET_FILES[result.index]})")
     return None
 
 
-def secret_file_reason(rel: str) -> str | None:
+def secret_file_reason(rel: str) -> Reason | None:
     """Why the file at ``rel`` (relative, "/"-separated) may hold secrets, or None.
 
     By path alone, for callers that read files from somewhere other than the disk (the
@@ -171,20 +175,20 @@ def secret_file_reason(rel: str) -> str | None:
     return _secret_reason(rel, False)
 
 
-def exclude_setting_reason(rel: str, exclude: Sequence[str]) -> str | None:
+def exclude_setting_reason(rel: str, exclude: Sequence[str]) -> Reason | None:
     """Why the exclude setting drops the file at ``rel``, or None (by path alone)."""
     spec = _exclude_spec(tuple(exclude))
-    return "excluded by the exclude setting" if spec and spec.match_file(rel) else None
+    return Reason(Why.SETTING) if spec and spec.match_file(rel) else None
 
 
 def _name_reason(
     chain: Chain, rel: str, name: str, is_dir: bool, exclude: pathspec.GitIgnoreSpec | None
-) -> str | None:
+) -> Reason | None:
     if exclude is not None and exclude.match_file(rel + ("/" if is_dir else "")):
-        return "excluded by the exclude setting"
+        return Reason(Why.SETTING)
     verdict, source = _verdict(chain, rel, is_dir)
     if verdict:
-        return f"ignored by {source}"
+        return Reason(Why.IGNORED, f"ignored by {source}")
     secret = _secret_reason(rel, is_dir)
     if secret and not (verdict is False and source.endswith(".tandemignore")):
         return secret
@@ -193,32 +197,32 @@ def _name_reason(
     return None
 
 
-def _content_reason(path: str, name: str, size: int, max_bytes: int) -> str | None:
+def _content_reason(path: str, name: str, size: int, max_bytes: int) -> Reason | None:
     if os.path.splitext(name)[1].lower() in BINARY_SUFFIXES:
-        return "binary file"
+        return Reason(Why.BINARY, "binary file")
     if size > max_bytes:
-        return f"too large ({size:,} bytes, limit {max_bytes:,})"
+        return Reason(Why.TOO_LARGE, f"too large ({size:,} bytes, limit {max_bytes:,})")
     try:
         with open(path, "rb") as handle:
             head = handle.read(SNIFF_BYTES)
     except OSError:
-        return "unreadable"
-    return "binary file" if b"\0" in head else None
+        return Reason(Why.UNREADABLE)
+    return Reason(Why.BINARY, "binary file") if b"\0" in head else None
 
 
 def _inside(target: str, root: str) -> bool:
     return target == root or target.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def link_target_reason(root: Path, target: str) -> str | None:
+def link_target_reason(root: Path, target: str) -> Reason | None:
     """Why the resolved target of a symlink inside ``root`` must not be read, or None."""
     rel = os.path.relpath(target, root).replace(os.sep, "/")
     if rel == ".." or rel.startswith("../") or os.path.isabs(rel):
-        return "symlink out of the workspace"
+        return Reason(Why.OUTSIDE, "symlink out of the workspace")
     if ".git" in rel.split("/"):
-        return "symlink into .git/"
+        return Reason(Why.OUTSIDE, "symlink into .git/")
     reason = _secret_reason(rel, False) or is_ignored(root, rel)
-    return f"symlink to {rel}: {reason}" if reason else None
+    return Reason(reason.why, f"symlink to {rel}: {reason}") if reason else None
 
 
 def walk(root: Path, *, max_bytes: int = MAX_BYTES, exclude: Sequence[str] = ()) -> Iterator[Path]:
@@ -271,7 +275,7 @@ def walk(root: Path, *, max_bytes: int = MAX_BYTES, exclude: Sequence[str] = ())
 
 def is_ignored(
     root: Path, path: Path | str, *, max_bytes: int = MAX_BYTES, exclude: Sequence[str] = ()
-) -> str | None:
+) -> Reason | None:
     """Why Tandem must not read ``path`` (relative to ``root`` or absolute), or None.
 
     A path that does not exist is judged by its name alone.
@@ -288,23 +292,23 @@ def is_ignored(
         try:
             parts = target.resolve().relative_to(root).parts
         except ValueError:
-            return "outside the workspace"
+            return Reason(Why.OUTSIDE)
     if not parts:
         return None
     chain = _root_chain(root)
     folder = root
     for depth, part in enumerate(parts):
         if depth and (folder / "pyvenv.cfg").exists():
-            return "virtualenv"
+            return Reason(Why.DENIED, "virtualenv")
         chain = chain + _folder_ignores(folder, "/".join(parts[:depth]) + "/" * bool(depth), None)
         child = folder / part
         last = depth == len(parts) - 1
         if child.is_symlink():
             real = os.path.realpath(child)
             if not _inside(real, str(root)):
-                return "symlink out of the workspace"
+                return Reason(Why.OUTSIDE, "symlink out of the workspace")
             if os.path.isdir(real):
-                return "symlinked folder"
+                return Reason(Why.OUTSIDE, "symlinked folder")
             reason = link_target_reason(root, real)
             if reason:
                 return reason
@@ -320,7 +324,7 @@ def is_ignored(
 
 def excluded(
     root: Path, path: Path | str, *, max_bytes: int = MAX_BYTES, exclude: Sequence[str] = ()
-) -> str | None:
+) -> Reason | None:
     """``is_ignored`` for any file: one outside ``root`` is judged by its own folder's rules.
 
     Editors open files from anywhere, and a ``.env`` beside the workspace is no safer.
@@ -330,3 +334,36 @@ def excluded(
     if target.is_relative_to(root):
         return is_ignored(root, target, max_bytes=max_bytes, exclude=exclude)
     return is_ignored(target.parent, target, max_bytes=max_bytes)
+
+
+class Exclusions:
+    """One workspace's exclusion rules, with each file's verdict remembered.
+
+    Every road a file takes into a prompt asks here: the file being completed or chatted
+    about, the editor's other tabs, definitions followed through imports or the index.
+    ``root`` None (an editor with no folder open): each file is judged by its own folder.
+    Verdicts are kept until ``forget`` (an ignore file or the exclude setting changed).
+    """
+
+    def __init__(self, root: Path | None, exclude: Sequence[str] = ()) -> None:
+        self.root = Path(root).resolve() if root is not None else None
+        self.exclude = tuple(exclude)
+        self._verdicts: dict[tuple[Path, int], Reason | None] = {}
+
+    def reason(self, path: Path, *, max_bytes: int = MAX_BYTES) -> Reason | None:
+        """Why ``path`` must not be read into a prompt, or None."""
+        full = Path(os.path.abspath(path if path.is_absolute() or self.root is None
+                                    else self.root / path))  # fmt: skip
+        key = (full, max_bytes)
+        if key not in self._verdicts:
+            if len(self._verdicts) > 4096:
+                self._verdicts.clear()
+            root = self.root or full.parent
+            self._verdicts[key] = excluded(root, full, max_bytes=max_bytes, exclude=self.exclude)
+        return self._verdicts[key]
+
+    def forget(self, exclude: Sequence[str] | None = None) -> None:
+        """Judge every file again, with new exclude patterns when given."""
+        if exclude is not None:
+            self.exclude = tuple(exclude)
+        self._verdicts = {}

@@ -21,7 +21,7 @@ from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
 
 from tandem import assist
 from tandem.chat_prompts import parse_history
-from tandem.lsp import server as lsp_server  # a cycle: only its names are used, at run time
+from tandem.lsp.connection import CHAT, CHAT_DELTA, TandemServer
 from tandem.models.base import ChatMessage
 
 EXPLAIN_QUESTION = "Explain this code"
@@ -54,12 +54,10 @@ class ChatRequest:
     history: list[ChatMessage]
 
 
-def register(server: lsp_server.TandemServer) -> None:
+def register(server: TandemServer) -> None:
     """Add the chat command and the code-action handlers to ``server``."""
-    CHAT, CHAT_DELTA = lsp_server.CHAT, lsp_server.CHAT_DELTA
-
     @server.command(CHAT)
-    async def chat(ls: lsp_server.TandemServer, *args: Any) -> dict[str, str]:
+    async def chat(ls: TandemServer, *args: Any) -> dict[str, str]:
         follow_cancel(ls)
         with response_errors():
             request = chat_request(args)
@@ -79,7 +77,7 @@ def register(server: lsp_server.TandemServer) -> None:
 
     @server.feature(t.TEXT_DOCUMENT_CODE_ACTION, options)
     async def code_actions(
-        ls: lsp_server.TandemServer, params: t.CodeActionParams
+        ls: TandemServer, params: t.CodeActionParams
     ) -> list[t.CodeAction]:
         """The four actions, without asking the model; none where there is no code."""
         session = ls.session
@@ -103,7 +101,7 @@ def register(server: lsp_server.TandemServer) -> None:
         return out
 
     @server.feature(t.CODE_ACTION_RESOLVE)
-    async def resolve(ls: lsp_server.TandemServer, action: t.CodeAction) -> t.CodeAction:
+    async def resolve(ls: TandemServer, action: t.CodeAction) -> t.CodeAction:
         with response_errors():
             name, uri, span, version = action_data(action.data)
             if name == "explain":
@@ -137,7 +135,7 @@ def response_errors() -> Iterator[None]:
         raise JsonRpcException(str(exc), code=t.LSPErrorCodes.RequestFailed) from None
 
 
-def follow_cancel(ls: lsp_server.TandemServer) -> None:
+def follow_cancel(ls: TandemServer) -> None:
     """Make ``$/cancelRequest`` cancel this command's task, which aborts the model request.
 
     pygls runs a command from inside its own ``workspace/executeCommand`` handler, in a

@@ -1,5 +1,8 @@
 """The pygls language server: thin handlers that convert LSP messages and call the session.
 
+``initialize`` builds the workspace (``open_workspace``, as every entry point does) and
+the connection's ``Session`` on it; the handlers below only convert messages.
+
 Capabilities follow GitHub Copilot's language server: incremental sync,
 ``inlineCompletionProvider``, accept commands through ``workspace/executeCommand``,
 and a ``tandem/status`` notification (Copilot's ``didChangeStatus``). Nothing but
@@ -10,139 +13,26 @@ read by ``framing``, not pygls's reader: badly framed input costs one message.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
-import sys
-import threading
-from collections.abc import Generator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from lsprotocol import types as t
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidRequest
-from pygls.io_ import StdoutWriter
-from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
-from pygls.protocol.language_server import lsp_method
 
-from tandem import __version__
 from tandem.context.documents import uri_path
 from tandem.lsp import chat
+from tandem.lsp.connection import (
+    ACCEPT,
+    ConnectionProtocol,
+    TandemProtocol,
+    TandemServer,
+)
 from tandem.lsp.framing import CHUNK, body_handler, read_messages
-from tandem.lsp.session import Session, load_session_settings
+from tandem.session import Session, load_session_settings
+from tandem.workspace import open_workspace
 
 log = logging.getLogger(__name__)
-
-ACCEPT = "tandem.acceptCompletion"
-CHAT = "tandem.chat"
-STATUS = "tandem/status"
-CHAT_DELTA = "tandem/chatDelta"
-COMMANDS = [ACCEPT, CHAT]
-
-
-class TandemProtocol(LanguageServerProtocol):
-    """pygls's protocol with one copy of each document (ours), and an answer to a request
-    whose params do not fit its method.
-
-    pygls mirrors every document in ``ls.workspace`` too; nothing reads that copy, and
-    keeping it costs as much as ours on every keystroke (100 ms in a 10 MB file).
-    """
-
-    def _forward(self, method: str, params: Any) -> Generator[Any, Any, None]:
-        if (user_handler := self.fm.features.get(method)) is not None:
-            yield user_handler, (params,), None
-
-    @lsp_method(t.INITIALIZE)
-    def lsp_initialize(self, params: t.InitializeParams) -> Generator[Any, Any, Any]:
-        """A second ``initialize`` is refused: it would drop every open document and leak
-        the first session (its index thread, model clients and cache)."""
-        if getattr(self._server, "session", None) is not None:
-            raise JsonRpcInvalidRequest("the server is already initialized")
-        return (yield from super().lsp_initialize(params))
-
-    @lsp_method(t.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(self, params: Any) -> Generator[Any, Any, None]:
-        yield from self._forward(t.TEXT_DOCUMENT_DID_OPEN, params)
-
-    @lsp_method(t.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: Any) -> Generator[Any, Any, None]:
-        yield from self._forward(t.TEXT_DOCUMENT_DID_CHANGE, params)
-
-    @lsp_method(t.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(self, params: Any) -> Generator[Any, Any, None]:
-        yield from self._forward(t.TEXT_DOCUMENT_DID_CLOSE, params)
-
-    def structure_message(self, data: dict[str, Any]) -> Any:
-        try:
-            return super().structure_message(data)
-        except JsonRpcException as exc:
-            # pygls logs and drops the message: without this error the editor would
-            # wait for an answer for ever.
-            if isinstance(data, dict) and "id" in data and "method" in data:
-                self._send_response(data["id"], error=exc.to_response_error())
-            raise
-
-
-class ConnectionProtocol(TandemProtocol):
-    """For TCP: ``exit`` ends this connection, not the process serving the next one."""
-
-    @lsp_method(t.EXIT)
-    def lsp_exit(self, *args: Any) -> Generator[Any, Any, None]:
-        if (user_handler := self.fm.features.get(t.EXIT)) is not None:
-            yield user_handler, args, None
-        if self.writer is not None:
-            closed = self.writer.close()
-            if inspect.isawaitable(closed):
-                self._closing = asyncio.ensure_future(closed)
-
-
-class TandemServer(LanguageServer):
-    def __init__(self, protocol_cls: type[LanguageServerProtocol] = TandemProtocol) -> None:
-        super().__init__(
-            "tandem",
-            __version__,
-            text_document_sync_kind=t.TextDocumentSyncKind.Incremental,
-            protocol_cls=protocol_cls,
-        )
-        self.session: Session | None = None
-
-    def report_server_error(self, error: Exception, source: Any) -> None:
-        """Log, never crash or pop up: a bad message must not take the editor's server down."""
-        log.error("%s: %s", getattr(source, "__name__", source), error)
-
-    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
-        """pygls's stdio loop, reading with ``framing.read_messages`` instead of its reader."""
-        self._stop_event = threading.Event()
-        source = stdin or sys.stdin.buffer
-        read = getattr(source, "read1", source.read)
-        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
-        pool = self.thread_pool
-
-        async def read_some() -> bytes:
-            return await asyncio.get_running_loop().run_in_executor(pool, read, CHUNK)
-
-        handle = body_handler(self.protocol, lambda exc: self.report_server_error(exc, "input"))
-        try:
-            asyncio.run(read_messages(read_some, handle, self._stop_event.is_set))
-        except BrokenPipeError:
-            log.error("the connection to the editor is lost; shutting down")
-        except (KeyboardInterrupt, SystemExit):
-            pass
-        finally:
-            self.shutdown()
-
-    def require(self) -> Session:
-        if self.session is None:
-            raise RuntimeError("the server is not initialized")
-        return self.session
-
-    def send_status(self, state: str, message: str) -> None:
-        self.protocol.notify(STATUS, {"state": state, "message": message})
-        level = t.MessageType.Error if state == "error" else t.MessageType.Log
-        self.window_log_message(t.LogMessageParams(level, f"tandem: {state}: {message}"))
-
-    def send_warning(self, message: str) -> None:
-        self.window_log_message(t.LogMessageParams(t.MessageType.Warning, f"tandem: {message}"))
 
 
 def accept_command(uri: str, text: str) -> t.Command:
@@ -174,7 +64,8 @@ def build_server(
         root = root_of(params)
         options = params.initialization_options or {}
         settings = load_session_settings(root, options if isinstance(options, dict) else {})
-        ls.session = Session(root, settings, status=ls.send_status, warn=ls.send_warning)
+        workspace = open_workspace(settings, root)
+        ls.session = Session(workspace, status=ls.send_status, warn=ls.send_warning)
         encoding = ls.workspace.position_encoding or t.PositionEncodingKind.Utf16
         ls.session.documents.encoding = str(getattr(encoding, "value", encoding))
 

@@ -8,29 +8,73 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from tandem.models.base import ChatMessage, ChatOptions, FimRequest, ModelClient, collect
 from tandem.models.errors import ModelError
 from tandem.models.fim import FimTemplate, Snippet, default_template, get_template
 from tandem.models.http import HttpEndpoint
 
-if TYPE_CHECKING:  # config imports the template names from this package
-    from tandem.config import ModelSettings, Settings
+# The providers ``build_client`` knows; the settings check names against this list.
+PROVIDERS = ("local", "openai", "azure", "ollama", "llamacpp")
 
 __all__ = [
+    "PROVIDERS",
     "ChatMessage",
     "ChatOptions",
     "FimRequest",
     "FimTemplate",
     "ModelClient",
     "ModelError",
+    "ModelSettings",
     "Models",
     "Snippet",
     "build_client",
     "build_models",
     "collect",
 ]
+
+
+class ModelSettings(Protocol):
+    """What a client is built from: ``tandem.config.ModelSettings`` has these fields.
+
+    A protocol rather than an import: the settings sit above the models (they check names
+    against ``PROVIDERS`` and the FIM templates), so the models must not import them.
+    """
+
+    @property
+    def provider(self) -> str: ...
+    @property
+    def model(self) -> str | None: ...
+    @property
+    def fim(self) -> str | None: ...
+    @property
+    def api_key(self) -> str | None: ...
+    @property
+    def api_version(self) -> str: ...
+    @property
+    def entra_token(self) -> str | None: ...
+    @property
+    def resolved_endpoint(self) -> str | None: ...
+    @property
+    def model_path(self) -> str | None: ...
+    @property
+    def n_ctx(self) -> int: ...
+    @property
+    def threads(self) -> int: ...
+    @property
+    def parallel(self) -> int: ...
+
+
+class Settings(Protocol):
+    """The two model sections and the timeout, as ``tandem.config.Settings`` holds them."""
+
+    @property
+    def completion(self) -> ModelSettings: ...
+    @property
+    def chat(self) -> ModelSettings: ...
+    @property
+    def timeout(self) -> float: ...
 
 
 @dataclass
@@ -71,6 +115,8 @@ def build_client(
     s: ModelSettings, timeout: float, endpoint: HttpEndpoint | None = None
 ) -> ModelClient:
     """The client for one model section; ``endpoint`` lets two sections share a pool."""
+    if s.provider not in PROVIDERS:
+        raise ValueError(f"unknown provider {s.provider!r}")
     if s.provider == "local":
         from tandem.models.embedded import (
             EmbeddedServer,

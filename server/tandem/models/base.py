@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tandem.models.errors import ModelResponseError
 from tandem.models.fim import FimTemplate, Snippet
 from tandem.models.tokens import Tokenizer
 
@@ -36,7 +37,6 @@ class FimRequest:
     snippets: Sequence[Snippet] = ()
     path: str | None = None
     language: str | None = None
-    repo_name: str | None = None
     max_tokens: int = 128
     temperature: float = 0.2
     stop: Sequence[str] = ()
@@ -47,13 +47,17 @@ class FimRequest:
 class WireRequest:
     """Exactly what a completion sends: the endpoint path and the JSON body.
 
-    ``tandem context`` prints this, and ``complete`` sends it: one code path,
-    so what users are shown is what the model gets.
+    Rendered once per completion (``ModelClient.fim_request``); ``tandem context`` prints
+    this object and ``ModelClient.send`` sends this object, so what users are shown is
+    what the model gets.
     """
 
     path: str
     body: dict[str, Any]
     chat: bool = False  # the body carries chat messages rather than a prompt
+    # Every stop string, enforced as the answer streams in: the body may carry only as
+    # many as the server accepts (OpenAI: 4).
+    stop: tuple[str, ...] = ()
 
     @property
     def prompt(self) -> str:
@@ -86,8 +90,12 @@ class ModelClient(ABC):
         """The exact request ``complete`` sends for ``request``."""
 
     @abstractmethod
+    def send(self, wire: WireRequest) -> AsyncIterator[str]:
+        """Stream the answer to ``wire``, a request ``fim_request`` rendered, as it is."""
+
     def complete(self, request: FimRequest) -> AsyncIterator[str]:
         """Stream the text that fills the hole between prefix and suffix."""
+        return self.send(self.fim_request(request))
 
     @abstractmethod
     def chat(
@@ -126,7 +134,6 @@ class ModelClient(ABC):
             request.suffix,
             request.snippets,
             path=request.path,
-            repo_name=request.repo_name,
             comment=request.comment,
         )
 
@@ -187,9 +194,30 @@ async def collect(stream: AsyncIterator[str]) -> str:
 
 
 def answer_limit(max_tokens: int) -> int:
-    """The longest answer believable for ``max_tokens``: no token is 64 characters long.
-
-    Callers stop reading past it: a server that ignores ``max_tokens`` must cost an error,
-    not megabytes held in memory and streamed into the editor.
-    """
+    """The longest answer believable for ``max_tokens``: no token is 64 characters long."""
     return max(16 * 1024, 64 * max_tokens)
+
+
+async def bounded(stream: AsyncIterator[str], max_tokens: int, source: str) -> AsyncIterator[str]:
+    """Pass ``stream`` through until it exceeds ``answer_limit(max_tokens)``: then an error.
+
+    Completions and chat both read through this: a server that ignores ``max_tokens``
+    must cost an error status, not megabytes held in memory and shown in the editor.
+    Leaving the loop closes ``stream``, which aborts its HTTP request.
+    """
+    limit = answer_limit(max_tokens)
+    size = 0
+    try:
+        async for piece in stream:
+            size += len(piece)
+            if size > limit:
+                raise ModelResponseError(
+                    f"{source} sent over {limit} characters for {max_tokens} tokens; "
+                    "stopped reading",
+                    hint="the server ignores max_tokens",
+                )
+            yield piece
+    finally:
+        closer = getattr(stream, "aclose", None)
+        if closer is not None:
+            await closer()

@@ -56,35 +56,46 @@ class LlamaCppClient(ModelClient):
                 "input_extra": [{"filename": s.path, "text": s.text} for s in request.snippets],
                 **common,
             }
-            return WireRequest("infill", body)
+            return WireRequest("infill", body, stop=tuple(stops))
         if self.template.kind == "chat":
             messages = self.messages_for(request)
             body = self._chat_body(messages, request.max_tokens, request.temperature, None, stops)
-            return WireRequest(CHAT_PATH, body, chat=True)
+            return WireRequest(CHAT_PATH, body, chat=True, stop=tuple(stops))
         prompt = self.prompt_for(request)
-        return WireRequest("completion", {"prompt": prompt, **common})
+        return WireRequest("completion", {"prompt": prompt, **common}, stop=tuple(stops))
 
     async def complete(self, request: FimRequest) -> AsyncIterator[str]:
+        """``send(fim_request(request))``, rendered again once if ``/infill`` says 501."""
+        wire = self.fim_request(request)
         try:
-            async for piece in self._complete(request):
+            async for piece in self.send(wire):
+                yield piece
+        except ModelHTTPError:
+            if wire.path != "infill" or self.template is INFILL:  # send did not switch
+                raise
+            async for piece in self.send(self.fim_request(request)):
+                yield piece
+
+    async def send(self, wire: WireRequest) -> AsyncIterator[str]:
+        try:
+            async for piece in self._send(wire):
                 yield piece
         except ModelHTTPError as exc:
             # llama.cpp answers /infill with 501 (before any text) when the model has no FIM
-            # tokens: from then on, prompt with the prefix instead.
-            if exc.status != 501 or self.template is not INFILL:
+            # tokens: from the next request on, prompt with the prefix instead.
+            if exc.status != 501 or wire.path != "infill" or self.template is not INFILL:
                 raise
             log.warning("%s has no FIM tokens; completing from the prefix", self.describe())
             self.template = get_template("prefix")
-            async for piece in self._complete(request):
-                yield piece
+            exc.hint = "the model has no FIM tokens: the next request sends the prefix only"
+            raise
 
-    async def _complete(self, request: FimRequest) -> AsyncIterator[str]:
-        wire = self.fim_request(request)
+    async def _send(self, wire: WireRequest) -> AsyncIterator[str]:
         if wire.chat:
             stream = self._chat_stream(wire.body)
         else:
             stream = self._content_stream(wire.path, wire.body)
-        async for piece in cut_at_stops(stream, self.stop_sequences(request)):
+        async for piece in cut_at_stops(stream, wire.stop):
             yield piece
 
     async def _content_stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[str]:

@@ -8,9 +8,9 @@ model has FIM tokens (the server says so), else the prefix template on ``/comple
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
-from tandem.models.base import ChatMessage, ChatOptions, FimRequest
+from tandem.models.base import FimRequest
 from tandem.models.embedded import ManagedEndpoint
 from tandem.models.fim import FimTemplate, get_template
 from tandem.models.llamacpp import INFILL, LlamaCppClient
@@ -32,20 +32,15 @@ class LocalClient(LlamaCppClient):
             self.template = INFILL if info.fim else get_template("prefix")
 
     async def tokenizer(self) -> Tokenizer:
-        # Prompts are sized before they are rendered: the template is known from here on.
+        # Prompts are sized before they are rendered (and then sent as rendered with
+        # ``send``): the template is known from here on. Chat needs no template; its
+        # request starts the server through the endpoint.
         await self.ready()
         return await super().tokenizer()
 
     async def complete(self, request: FimRequest) -> AsyncIterator[str]:
         await self.ready()
         async for piece in super().complete(request):
-            yield piece
-
-    async def chat(
-        self, messages: Sequence[ChatMessage], options: ChatOptions | None = None
-    ) -> AsyncIterator[str]:
-        await self.ready()
-        async for piece in super().chat(messages, options):
             yield piece
 
     async def aclose(self) -> None:

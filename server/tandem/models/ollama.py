@@ -38,17 +38,18 @@ class OllamaClient(ModelClient):
             "temperature": request.temperature,
             "stop": self.stop_sequences(request),
         }
+        stops = tuple(options["stop"])
         if self.template.kind == "chat":
             messages = self.messages_for(request)
-            return WireRequest("api/chat", self._chat_body(messages, options, None), chat=True)
+            body = self._chat_body(messages, options, None)
+            return WireRequest("api/chat", body, chat=True, stop=stops)
         prompt = self.prompt_for(request)
         body = {"model": self.model, "prompt": prompt, "raw": True, "stream": True}
-        return WireRequest("api/generate", {**body, "options": options})
+        return WireRequest("api/generate", {**body, "options": options}, stop=stops)
 
-    async def complete(self, request: FimRequest) -> AsyncIterator[str]:
-        wire = self.fim_request(request)
+    async def send(self, wire: WireRequest) -> AsyncIterator[str]:
         stream = self._chat_stream(wire.body) if wire.chat else self._generate_stream(wire.body)
-        async for piece in cut_at_stops(stream, self.stop_sequences(request)):
+        async for piece in cut_at_stops(stream, wire.stop):
             yield piece
 
     async def _generate_stream(self, body: dict[str, Any]) -> AsyncIterator[str]:

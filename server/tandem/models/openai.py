@@ -59,7 +59,7 @@ class OpenAIClient(ModelClient):
         if self.template.kind == "chat":
             messages = self.messages_for(request)
             body = self._chat_body(messages, request.max_tokens, request.temperature, stops)
-            return WireRequest(self.chat_path, body, chat=True)
+            return WireRequest(self.chat_path, body, chat=True, stop=self._stops(request))
         prompt = self.prompt_for(request)
         body = self._body(
             prompt=prompt,
@@ -68,17 +68,22 @@ class OpenAIClient(ModelClient):
             stop=stops,
             stream=True,
         )
-        return WireRequest(self.completions_path, body)
+        return WireRequest(self.completions_path, body, stop=self._stops(request))
 
-    async def complete(self, request: FimRequest) -> AsyncIterator[str]:
-        wire = self.fim_request(request)
-        stream = self._chat_stream(wire.body) if wire.chat else self._text_stream(wire.body)
-        async for piece in cut_at_stops(stream, self.stop_sequences(request)):
+    def _stops(self, request: FimRequest) -> tuple[str, ...]:
+        return tuple(self.stop_sequences(request))
+
+    async def send(self, wire: WireRequest) -> AsyncIterator[str]:
+        if wire.chat:
+            stream = self._chat_stream(wire.body, wire.path)
+        else:
+            stream = self._text_stream(wire.body, wire.path)
+        async for piece in cut_at_stops(stream, wire.stop):
             yield piece
 
-    async def _text_stream(self, body: dict[str, Any]) -> AsyncIterator[str]:
-        lines = self.endpoint.stream_lines(self.completions_path, body, params=self.params)
-        async for event in sse_events(lines, self.endpoint.url(self.completions_path)):
+    async def _text_stream(self, body: dict[str, Any], path: str) -> AsyncIterator[str]:
+        lines = self.endpoint.stream_lines(path, body, params=self.params)
+        async for event in sse_events(lines, self.endpoint.url(path)):
             text = dig(event, "choices", 0, "text")
             if text:
                 yield text
@@ -94,7 +99,7 @@ class OpenAIClient(ModelClient):
             None,
             options.json_schema,
         )
-        return self._chat_stream(body)
+        return self._chat_stream(body, self.chat_path)
 
     def _chat_body(
         self,
@@ -119,9 +124,9 @@ class OpenAIClient(ModelClient):
             stream=True,
         )
 
-    async def _chat_stream(self, body: dict[str, Any]) -> AsyncIterator[str]:
-        lines = self.endpoint.stream_lines(self.chat_path, body, params=self.params)
-        async for event in sse_events(lines, self.endpoint.url(self.chat_path)):
+    async def _chat_stream(self, body: dict[str, Any], path: str) -> AsyncIterator[str]:
+        lines = self.endpoint.stream_lines(path, body, params=self.params)
+        async for event in sse_events(lines, self.endpoint.url(path)):
             text = dig(event, "choices", 0, "delta", "content")
             if text:
                 yield text

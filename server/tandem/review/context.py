@@ -23,6 +23,7 @@ from tandem.context.definitions import DOTTED, WORD, ParsedFile, definition_of
 from tandem.context.engine import ContextEngine
 from tandem.context.imports import Import, resolve_imports
 from tandem.context.languages import LanguageSpec, language_for_path
+from tandem.context.prompt import MAX_DEFINITIONS
 from tandem.context.tags import FileTags, body_of, extract_tags, header_text
 from tandem.models.tokens import Tokenizer
 from tandem.review.diff import DiffHunk, FileDiff
@@ -30,7 +31,6 @@ from tandem.review.findings import Skipped
 from tandem.review.units import HunkLines, ReviewUnit, Row, split_rows
 
 AROUND = 2  # lines shown beyond the enclosing scope
-MAX_DEFINITIONS = 6
 DEFINITION_SHARE = 0.3  # of a unit's budget, at most
 SCOPE_HEADER_CHARS = 160
 # Scope node types that hold other definitions rather than statements.

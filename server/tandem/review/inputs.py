@@ -20,7 +20,7 @@ from typing import Any
 from tandem.config import Layer, Settings, load_settings, parse_toml, read_toml
 from tandem.review.diff import FileDiff, FileFilter, parse_diff
 from tandem.review.git import GitError, default_base, diff_text, read_blobs, resolve, toplevel
-from tandem.review.run import ChangeSource
+from tandem.review.source import ChangeSource
 from tandem.review.trust import check_key_binding
 
 CONFIG_FILE = ".tandem.toml"

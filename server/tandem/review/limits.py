@@ -12,18 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tandem.review import exits
+
 DEFAULT_MAX_FINDINGS = 200
 DEFAULT_MAX_FILES = 300
 DEFAULT_MAX_REQUESTS = 200
 DEFAULT_MAX_TOKENS = 2_000_000
-CAP_EXIT_CODE = 13
-INCOMPLETE_EXIT_CODE = 12
 
 
 class CapReached(Exception):
     """The review would pass a cost cap: nothing more is sent (exit 13)."""
 
-    exit_code = CAP_EXIT_CODE
+    exit_code = exits.CAPPED
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ CI can tell a broken reviewer from bad code. Files, requests and tokens are capp
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -25,6 +24,7 @@ from tandem.context.engine import ContextEngine
 from tandem.models.base import ChatOptions, ModelClient, collect
 from tandem.models.errors import ModelError
 from tandem.models.tokens import Tokenizer
+from tandem.review import exits
 from tandem.review.answers import answer_of, cache_key, entry, prompt_digest
 from tandem.review.ask import (
     build_messages,
@@ -36,12 +36,12 @@ from tandem.review.ask import (
 )
 from tandem.review.context import PreparedFile, UnitBuilder
 from tandem.review.counts import RememberedCounts
-from tandem.review.diff import FileDiff, FileFilter, content_reason, name_reason, skip_reason
+from tandem.review.diff import FileDiff, FileFilter, content_reason, skip_reason
 from tandem.review.findings import RANK, Finding, ReviewResult, Skipped
-from tandem.review.git import read_blobs
 from tandem.review.limits import DEFAULT_MAX_FINDINGS, Limits, Spending
 from tandem.review.packing import ReviewRequest, pack
 from tandem.review.progress import Progress
+from tandem.review.source import ChangeSource
 from tandem.review.units import ReviewUnit
 
 ASKS = 2  # an answer that is not JSON, or cut off, is asked once more
@@ -53,57 +53,13 @@ SAFETY_TOKENS = 16
 class ReviewerFailed(ModelError):
     """The model could not be reached or failed after retries: exit 3, not "findings"."""
 
-    exit_code = 3
+    exit_code = exits.BROKEN
 
 
 class ReviewConfigError(ValueError):
     """Settings a review cannot work with (a budget too small for any code): exit 2."""
 
-    exit_code = 2
-
-
-@dataclass(frozen=True)
-class ChangeSource:
-    """Where the new versions of changed files are read: a git revision or the work tree."""
-
-    root: Path
-    revision: str | None = None
-
-    def link_reason(self, path: str, filters: FileFilter) -> str | None:
-        """Why a working-tree file reached through a symlink must not be read, or None.
-
-        The deny list and ignore rules hold for what a link points at: ``settings.py ->
-        .env`` is ``.env``. Links into ``.git/`` or out of the repository are refused.
-        """
-        if self.revision is not None:
-            return None  # git revisions: a link is a blob holding its target's name
-        root = os.path.realpath(self.root)
-        full = os.path.realpath(os.path.join(root, path))
-        rel = os.path.relpath(full, root).replace(os.sep, "/")
-        if rel == path:
-            return None
-        if rel == ".." or rel.startswith("../") or os.path.isabs(rel):
-            return "symbolic link out of the repository"
-        if rel == ".git" or rel.startswith(".git/"):
-            return "symbolic link into .git/"
-        reason = filters.reason(rel) or name_reason(rel)
-        return f"symbolic link to {rel}: {reason}" if reason else None
-
-    def read(self, paths: Sequence[str]) -> dict[str, bytes]:
-        if self.revision is not None:
-            return read_blobs(self.root, self.revision, list(paths))
-        found: dict[str, bytes] = {}
-        root = os.path.realpath(self.root)
-        for path in paths:
-            full = os.path.realpath(os.path.join(root, path))
-            if not full.startswith(root + os.sep) or not os.path.isfile(full):
-                continue  # never read outside the repository, whatever the diff names
-            try:
-                with open(full, "rb") as handle:
-                    found[path] = handle.read()
-            except OSError:
-                continue
-        return found
+    exit_code = exits.BAD_USAGE
 
 
 @dataclass(frozen=True)

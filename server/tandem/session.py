@@ -1,9 +1,13 @@
 """One editor connection's state and the inline-completion logic, with no LSP types.
 
-The pygls handlers in ``server.py`` convert messages and call these methods;
-everything here is plain Python that tests can drive directly. The order of an
-inline request: type-ahead (free) -> debounce (optional) -> prompt -> cache
-(free) -> one of a bounded number of model calls -> post-process -> cache.
+The session holds what belongs to one connection: the open documents, the requests in
+flight, type-ahead and the status shown to the user. Models, index, context engine,
+cache and exclusion rules are the ``Workspace``'s, built by ``open_workspace`` as for
+every other entry point. The pygls handlers (``tandem.lsp``) and the chat and code
+actions (``tandem.assist``) call these methods; everything here is plain Python that
+tests can drive directly. The order of an inline request: type-ahead (free) -> position
+cache (free) -> debounce (optional) -> prompt -> cache -> one of a bounded number of
+model calls -> post-process -> cache.
 """
 
 from __future__ import annotations
@@ -13,24 +17,24 @@ import gc
 import logging
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from tandem.cache import CompletionCache, TypeAhead, request_key
-from tandem.completion import Completion, Prepared, cache_key, finish, prepare
+from tandem.completion import finish, prepare
 from tandem.config import ConfigError, Settings, load_settings
 from tandem.context.documents import MAX_PARSE_BYTES, DocumentStore, Snapshot, uri_path
-from tandem.context.engine import ContextEngine, Cursor
-from tandem.context.index import WorkspaceIndex
+from tandem.context.engine import Cursor
 from tandem.context.positions import InvalidPosition
-from tandem.context.prompt import PromptBudget
-from tandem.context.workspace import excluded as exclusion_reason
-from tandem.models import Models, build_models
+from tandem.context.reasons import Reason, Why
+from tandem.models import Models
 from tandem.models.errors import ModelError
 from tandem.models.redact import warm_up as warm_up_redaction
+from tandem.workspace import Neighbour, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +70,9 @@ class InlineAnswer:
 
 @dataclass
 class Session:
-    """Everything one connected editor has: settings, models, documents, caches."""
+    """What one connected editor has: documents, requests in flight, type-ahead, status."""
 
-    root: Path | None
-    settings: Settings
+    workspace: Workspace
     status: StatusSink = lambda state, message: None
     warn: WarningSink = lambda message: None  # once per problem, for the editor's log
     documents: DocumentStore = field(default_factory=DocumentStore)
@@ -77,14 +80,9 @@ class Session:
     stats: Stats = field(default_factory=Stats)
 
     def __post_init__(self) -> None:
-        self.models: Models = build_models(self.settings)
-        self.cache = CompletionCache(self.settings.cache_dir / "completions")
-        self.index: WorkspaceIndex | None = None
-        if self.root is not None:
-            self.index = WorkspaceIndex(
-                self.root, self.settings.cache_dir, exclude=self.settings.exclude
-            )
-        self.engine = ContextEngine(self.root or Path.cwd(), self.index, self.settings.exclude)
+        if self.workspace.cache is None:
+            raise ValueError("an editor session needs a workspace with a completion cache")
+        self.cache: CompletionCache = self.workspace.cache
         self._gate = asyncio.Semaphore(self.settings.max_concurrent)
         self._inflight: dict[str, asyncio.Task[Any]] = {}
         self._superseded: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
@@ -95,15 +93,22 @@ class Session:
         # that arrived before them.
         self._editor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-documents")
         self._last_edit: asyncio.Future[Any] | None = None
-        self._ignored: dict[str, str | None] = {}
         self._cache_reported = False
+
+    @property
+    def settings(self) -> Settings:
+        return self.workspace.settings
+
+    @property
+    def models(self) -> Models:
+        return self.workspace.models
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
         """Index in the background: a completion before it is done uses what is there."""
-        if self.index is not None:
-            self.index.start()
+        if self.workspace.index is not None:
+            self.workspace.index.start()
         if self.cache.warning:
             self.report_cache()
             self.set_status("ready", self.cache.warning)
@@ -124,8 +129,8 @@ class Session:
             await self.models.completion.tokenizer()
         except Exception as exc:  # the first completion will report it properly
             log.info("tokenizer warm-up failed: %s", exc)
-        if self.index is not None:
-            await asyncio.to_thread(self.index.wait)
+        if self.workspace.index is not None:
+            await asyncio.to_thread(self.workspace.index.wait)
             gc.freeze()
 
     async def reconfigure(self, options: Mapping[str, Any], source: str) -> None:
@@ -134,18 +139,12 @@ class Session:
         The cache is keyed by model, but type-ahead is not: its suggestions may come
         from the old model, so they go.
         """
-        settings = load_settings(self.root, overrides=_flatten(options), overrides_source=source)
-        old_exclude = self.settings.exclude
-        old, self.settings = self.models, settings
-        self.models = build_models(settings)
+        settings = load_settings(
+            self.workspace.root, overrides=_flatten(options), overrides_source=source
+        )
+        old = self.workspace.reconfigure(settings)
         self.typeahead = TypeAhead()
         self._gate = asyncio.Semaphore(settings.max_concurrent)
-        if settings.exclude != old_exclude:
-            self._ignored.clear()
-            self.engine.forget_exclusions(settings.exclude)
-            if self.index is not None:
-                self.index.exclude = settings.exclude
-                self.index.start()  # a rebuild drops the files now excluded
         await old.aclose()
         self.set_status("ready", f"{self.models.completion.describe()}")
 
@@ -171,10 +170,8 @@ class Session:
             self._warming.cancel()
         for task in list(self._inflight.values()):
             task.cancel()
-        await self.models.aclose()
-        if self.index is not None:
-            self.index.close()
-        self.cache.close()
+        log.info("session counters: %s", self.stats)
+        await self.workspace.aclose()
         self._editor.shutdown(wait=False)
 
     def report_cache(self) -> None:
@@ -194,14 +191,10 @@ class Session:
 
     # ---- inline completion -----------------------------------------------------------------
 
-    def budget(self) -> PromptBudget:
-        return PromptBudget(total=self.settings.completion.context_tokens)
-
     def cursor(self, snapshot: Snapshot, line: int, character: int) -> Cursor:
-        offset = snapshot.lines.offset(line, character, self.documents.encoding)
-        path = Path(uri_path(snapshot.uri))
-        syntax = snapshot.parsed or (snapshot.reason or "").startswith("unknown language")
-        return Cursor(snapshot.text, offset, path, snapshot.language, snapshot.tree, syntax)
+        return snapshot_cursor(
+            snapshot, snapshot.lines.offset(line, character, self.documents.encoding)
+        )
 
     async def inline(self, uri: str, line: int, character: int) -> InlineAnswer | None:
         """A suggestion at the position, or None when there is nothing good to say.
@@ -256,28 +249,19 @@ class Session:
                 if self._inflight.get(uri) is task:
                     del self._inflight[uri]
 
-    def excluded(self, uri: str, snapshot: Snapshot) -> str | None:
+    def excluded(self, uri: str, snapshot: Snapshot) -> Reason | None:
         """Why Tandem will not read this document: binary, too large, ignored or excluded.
 
         Ignore rules (.gitignore, .tandemignore, the deny lists, the exclude setting) are
-        judged once per document and again when an ignore file changes. An excluded
-        document gets no completion, chat or code action, and is nobody's snippet.
+        the workspace's, judged once per file and again when an ignore file changes. An
+        excluded document gets no completion, chat or code action, and is nobody's snippet.
         """
-        reason = snapshot.reason or ""
-        if reason.startswith(("binary", "too large")):
-            return reason.split(":")[0]
-        if uri not in self._ignored:
-            verdict = None
-            if uri.startswith("file:"):
-                path = Path(uri_path(uri))
-                verdict = exclusion_reason(
-                    self.root or path.parent,
-                    path,
-                    max_bytes=MAX_PARSE_BYTES,
-                    exclude=self.settings.exclude,
-                )
-            self._ignored[uri] = verdict
-        return self._ignored[uri]
+        reason = snapshot.reason
+        if reason is not None and reason.why in (Why.BINARY, Why.TOO_LARGE):
+            return Reason(reason.why)  # the short form: "binary", "too large"
+        if not uri.startswith("file:"):
+            return None
+        return self.workspace.excluded(Path(uri_path(uri)), max_bytes=MAX_PARSE_BYTES)
 
     def position_key(self, cursor: Cursor) -> str:
         """A cheap key for "this text around this cursor", looked up before any prompt work.
@@ -307,17 +291,18 @@ class Session:
         if self.settings.debounce_ms:
             await asyncio.sleep(self.settings.debounce_ms / 1000)
         client = self.models.completion
+        engine = self.workspace.engine
         try:
             prepared = await prepare(
-                self.engine,
+                engine,
                 client,
                 cursor,
-                budget=self.budget(),
+                budget=self.workspace.completion_budget(),
                 max_tokens=self.settings.completion.max_tokens,
                 temperature=self.settings.completion.temperature,
                 neighbours=self.neighbours(uri, cursor),
             )
-            result = await self._generate(prepared, started)
+            result = await finish(client, prepared, self.cache, started, self._model_call())
         except ModelError as exc:
             self.stats.errors += 1
             self.set_status("error", exc.one_line())
@@ -333,15 +318,15 @@ class Session:
         source: Literal["cache", "model"] = "cache" if result.cached else "model"
         return InlineAnswer(result.text, cursor.offset, source, _ms(started))
 
-    async def _generate(self, prepared: Prepared, started: float) -> Completion:
+    @asynccontextmanager
+    async def _model_call(self) -> AsyncIterator[None]:
+        """One of at most ``max_concurrent`` model calls, shown as busy while it runs."""
         client = self.models.completion
-        if self.cache.get(cache_key(client, prepared)) is not None:
-            return await finish(client, prepared, self.cache, started)
         async with self._gate:
             self.stats.model_calls += 1
             self.set_status("busy", f"asking {client.describe()}")
             try:
-                return await finish(client, prepared, self.cache, started)
+                yield
             finally:
                 if self._state and self._state[0] == "busy":
                     self.set_status("ready", client.describe())
@@ -352,22 +337,37 @@ class Session:
         An excluded document (a .env open in a tab) is never one: its text would be
         quoted in another file's prompt.
         """
-        out: list[tuple[Path, str]] = []
-        for doc in self.documents.recent(12, exclude=uri):
-            if doc.language is None or doc.language != cursor.spec:
-                continue
-            if self.excluded(doc.uri, doc.snapshot()) is None:
-                out.append((Path(uri_path(doc.uri)), doc.text))
-        return out[:8]
+
+        def reader(doc: Any) -> Callable[[], str | None]:
+            snapshot = doc.snapshot()
+            return lambda: None if self.excluded(doc.uri, snapshot) else snapshot.text
+
+        candidates = (
+            Neighbour(Path(uri_path(doc.uri)), doc.language, reader(doc))
+            for doc in self.documents.recent(12, exclude=uri)
+        )
+        return self.workspace.neighbours(cursor, candidates)
 
     # ---- documents and workspace ------------------------------------------------------------
 
     async def file_changed(self, uri: str) -> None:
         if uri.endswith((".gitignore", ".tandemignore")):
-            self._ignored.clear()
-            self.engine.forget_exclusions()
-        if self.index is not None and uri.startswith("file:"):
-            await asyncio.to_thread(self.index.update, Path(uri_path(uri)))
+            self.workspace.ignore_rules_changed()
+        index = self.workspace.index
+        if index is not None and uri.startswith("file:"):
+            await asyncio.to_thread(index.update, Path(uri_path(uri)))
+
+
+def snapshot_cursor(snapshot: Snapshot, offset: int) -> Cursor:
+    """A cursor in one version of a document, with the tree the document keeps.
+
+    A document too large or binary to parse is completed from plain-text windows only;
+    one of an unknown language is still searched for names (``syntax``).
+    """
+    path = Path(uri_path(snapshot.uri))
+    unknown = snapshot.reason is not None and snapshot.reason.why is Why.UNKNOWN_LANGUAGE
+    syntax = snapshot.parsed or unknown
+    return Cursor(snapshot.text, offset, path, snapshot.language, snapshot.tree, syntax)
 
 
 def _ms(started: float) -> float:

@@ -1,0 +1,56 @@
+"""``tandem review`` from gathered inputs to a finished run, on an ``open_workspace``.
+
+The reviewer gets its chat model, context engine, cache and exclusion rules from the
+same workspace builder as completions and the editor, so a review outside a git
+repository (``--diff FILE``) leaves out exactly the files a review inside one does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from tandem.review.inputs import ReviewInputs
+from tandem.review.limits import Limits
+from tandem.review.progress import Progress
+from tandem.review.run import Reviewer, ReviewOptions, ReviewRun
+from tandem.workspace import open_workspace
+
+
+async def review(
+    inputs: ReviewInputs,
+    *,
+    concurrency: int | None = None,
+    max_findings: int | None = None,
+    limits: Limits | None = None,
+    quiet: bool = False,
+) -> ReviewRun:
+    """Review ``inputs``: ``ReviewerFailed`` or ``ReviewConfigError`` when it cannot."""
+    settings = inputs.settings
+    options = ReviewOptions(
+        budget=settings.chat.context_tokens,
+        max_tokens=settings.chat.max_tokens,
+        temperature=settings.chat.temperature,
+        concurrency=concurrency or settings.max_concurrent,
+        max_findings=max_findings,
+        filters=inputs.filters,
+        limits=limits or Limits(),
+    )
+    progress = Progress(quiet=quiet)
+    progress.note(inputs.settings_note())
+    # The symbol index is worth building in a repository; outside one the root may be
+    # any folder (the current one, for --diff), so definitions come from imports only.
+    workspace = open_workspace(settings, inputs.root, index=inputs.in_git, cache="review")
+    try:
+        if workspace.index is not None:
+            await asyncio.to_thread(workspace.index.build)
+        reviewer = Reviewer(
+            workspace.models.chat,
+            inputs.root,
+            options,
+            cache=workspace.cache,
+            engine=workspace.engine,
+            progress=progress,
+        )
+        return await reviewer.review(inputs.files, inputs.source)
+    finally:
+        await workspace.aclose()
