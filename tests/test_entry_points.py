@@ -130,13 +130,29 @@ def test_review_with_diff(ws: Path, model_server: ModelServer, tmp_path: Path, c
     model_server.default = Behaviour(tokens=['{"findings": []}'])
     patch = tmp_path / "change.diff"
     patch.write_text(_new_file_diff({"app.py": APP, "notes.py": EXCLUDED["notes.py"][0]}))
-    report = review_json(capsys, "--diff", str(patch))
+    report = review_json(capsys, "--diff", str(patch), "--trust-checkout-config")
     skipped = {s["path"]: s["reason"] for s in report["skipped"]}
     assert "exclude setting" in skipped["notes.py"]
     assert report["summary"]["files_reviewed"] == 1
     sent = bodies(model_server)
     assert sent and any("def open_session" in body for body in sent)  # definitions do work
     assert_no_marker(model_server)
+
+
+def test_review_with_diff_reads_no_checkout_settings(ws: Path, model_server: ModelServer,
+                                                     tmp_path: Path, capsys):  # fmt: skip
+    """Without a base revision, review reads no repository settings (a pull request could
+    write them), so the checkout's ``exclude`` does not apply; the secrets deny list, which is
+    not a setting, still does."""
+    model_server.default = Behaviour(tokens=['{"findings": []}'])
+    patch = tmp_path / "change.diff"
+    patch.write_text(_new_file_diff({name: text for name, (text, _) in EXCLUDED.items()}))
+    report = review_json(capsys, "--diff", str(patch))
+    skipped = {s["path"]: s["reason"] for s in report["skipped"]}
+    assert "may hold secrets" in skipped["secrets.py"] and "notes.py" not in skipped
+    assert report["summary"]["files_reviewed"] == 1
+    sent = " ".join(bodies(model_server))
+    assert "MARKER-NOTES" in sent and "MARKER-SECRETS" not in sent
 
 
 def test_review_with_base(ws: Path, model_server: ModelServer, capsys):
