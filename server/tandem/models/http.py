@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import errno
 import json
+import os
 import random
 import re
 import socket
@@ -108,7 +110,13 @@ class Attempts:
         ``outcome`` is the last attempt's, when it was not recorded as a failed try."""
         outcomes = [*self.outcomes, outcome] if outcome else self.outcomes
         if len(outcomes) > 1:
-            tried = "; ".join(f"{i}: {o}" for i, o in enumerate(outcomes, 1))
+            runs: list[tuple[int, int, str]] = []  # attempts first..last got the same
+            for i, got in enumerate(outcomes, 1):
+                if runs and runs[-1][2] == got:
+                    runs[-1] = (runs[-1][0], i, got)
+                else:
+                    runs.append((i, i, got))
+            tried = "; ".join(f"{a}{f'-{b}' if b > a else ''}: {got}" for a, b, got in runs)
             error.args = (f"{error.args[0]} (after {len(outcomes)} attempts: {tried})",)
         return error
 
@@ -384,11 +392,26 @@ def _unreachable(base_url: str, host: str, exc: httpx.HTTPError) -> ModelUnreach
                 "SSL_CERT_FILE",
             )
         cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, DISCONNECTS):  # it was reached: it (or a proxy) hung up on us
+        return ModelUnreachable(
+            f"{base_url} closed the connection before answering ({_reason(exc)})",
+            hint="the server or a proxy in between dropped the request; if it keeps "
+            "happening, check the server's log",
+        )
     return ModelUnreachable(f"cannot reach {base_url} ({_reason(exc)})")
 
 
-def _reason(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
+def _reason(exc: BaseException) -> str:
+    """What went wrong, in words: httpx often wraps a socket error in an exception with no
+    message (a reset is ``ReadError('')``), so the errno is looked for down the causes."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno is not None:
+            name = errno.errorcode.get(cause.errno, str(cause.errno))
+            words = (cause.strerror or os.strerror(cause.errno)).lower()
+            return f"{words} ({name})"
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc).strip().rstrip(".") or type(exc).__name__
     return " ".join(text.split())[:160]
 
 
