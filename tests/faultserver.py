@@ -73,6 +73,7 @@ class Served:
     fault: str | None
     finished: bool = False  # the whole answer was written
     gone: bool = False  # the client hung up before the answer was whole
+    ended: bool = False  # the server is done with it
 
 
 class FaultPlan:
@@ -160,7 +161,7 @@ class FaultServer:
         while time.monotonic() < deadline:
             with self._lock:
                 batch = self.served[since:]
-                if all(s.finished or s.gone or s.fault for s in batch):
+                if all(s.ended for s in batch):
                     return list(batch)
             time.sleep(0.01)
         raise AssertionError("the fault server is still answering")
@@ -185,6 +186,7 @@ class FaultServer:
         try:
             while (head := reader.head(idle)) is not None:
                 served, keep = self._one(conn, reader, head, serial, not first)
+                served.ended = True
                 first = False
                 if not keep:
                     return

@@ -408,7 +408,8 @@ def _reason(exc: BaseException) -> str:
     while cause is not None:
         if isinstance(cause, OSError) and cause.errno is not None:
             name = errno.errorcode.get(cause.errno, str(cause.errno))
-            words = (cause.strerror or os.strerror(cause.errno)).lower()
+            # os.strerror, not .strerror: asyncio puts "Connect call failed (...)" there
+            words = os.strerror(cause.errno).lower()
             return f"{words} ({name})"
         cause = cause.__cause__ or cause.__context__
     text = str(exc).strip().rstrip(".") or type(exc).__name__
