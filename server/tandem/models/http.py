@@ -1,27 +1,22 @@
 """One HTTP endpoint: a shared httpx client, a deadline, retries, streaming lines.
 
 Every provider talks to its server through ``HttpEndpoint.stream_lines``, so
-timeouts, retries and error mapping are decided once. The deadline covers the
-whole answer, retries included; it is checked around each await, never across
-a ``yield`` (a timeout scope spanning a yield would cancel the consumer instead).
-An answer is read within bounds (a longest line, a largest body): a server gone
+timeouts, retries (the policy is in ``retry.py``) and error mapping are decided once.
+The deadline covers the whole answer, retries included; it is checked around each
+await, never across a ``yield`` (a timeout scope spanning a yield would cancel the
+consumer instead). An answer is read within bounds (a longest line, a largest body): a server gone
 mad costs an error status, never the editor's memory.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import errno
 import json
-import os
-import random
 import re
 import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -38,9 +33,19 @@ from tandem.models.errors import (
     ModelUnreachable,
 )
 from tandem.models.redact import redact_body, redact_log
+from tandem.models.retry import (
+    DISCONNECTS,
+    RETRY_STATUSES,
+    Attempts,
+    RetryPolicy,
+    describe_failure,
+    parse_retry_after,
+    safe_to_retry,
+)
 
-# As the OpenAI SDK: timeouts aside, these say "not now", never "not this request".
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+__all__ = ["KEEPALIVE_EXPIRY", "RETRY_STATUSES", "HttpEndpoint", "RetryPolicy",
+           "parse_retry_after"]  # fmt: skip
+
 # Idle pooled connections are dropped before the servers we know drop them (llama.cpp's
 # cpp-httplib and Node close idle keep-alive connections after 5 s, nginx 75 s, cloud load
 # balancers 60 s), so a request rarely meets a connection that the server already closed.
@@ -48,93 +53,6 @@ KEEPALIVE_EXPIRY = 3.0
 # No streamed event or JSON answer comes near these; a body past them is a fault, not an answer.
 MAX_LINE_BYTES = 8 * 1024 * 1024
 MAX_ANSWER_BYTES = 32 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Jittered exponential backoff ("full jitter"), overridden by Retry-After."""
-
-    attempts: int = 4
-    base_delay: float = 0.25
-    max_delay: float = 8.0
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return retry_after
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
-
-
-class Attempts:
-    """One request's attempts under a ``RetryPolicy``: how long to wait before the next one,
-    and an error that tells what each attempt got once there is no next one."""
-
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.policy = policy
-        self.outcomes: list[str] = []
-        self.counted = 0
-        self.deaths = 0
-        self.free_retry = True
-
-    def failed(
-        self,
-        outcome: str,
-        exc: BaseException | None,
-        *,
-        retry_after: float | None = None,
-        died: bool = False,
-    ) -> float | None:
-        """Record a failed attempt; the seconds to wait before the next, or None to give up.
-
-        A disconnect before any answer is, first of all, a pooled connection that the
-        server had closed: that one is retried at once and not counted. A managed server
-        that died before answering is restarted for one more try, never in a loop: a prompt
-        that kills it twice ends with the error that says how it died. (Whether it died just
-        before or just after the request reached it cannot be told apart: the kernel takes
-        a moment to reap a killed process.)
-        """
-        self.outcomes.append(outcome)
-        if died:
-            self.deaths += 1
-            return 0.0 if self.deaths == 1 else None
-        if self.free_retry and isinstance(exc, DISCONNECTS):
-            self.free_retry = False
-            return 0.0
-        self.counted += 1
-        if self.counted >= self.policy.attempts:
-            return None
-        return self.policy.delay(self.counted - 1, retry_after)
-
-    def final(self, error: ModelError, outcome: str | None = None) -> ModelError:
-        """``error``, saying what each attempt got when there was more than one.
-
-        ``outcome`` is the last attempt's, when it was not recorded as a failed try."""
-        outcomes = [*self.outcomes, outcome] if outcome else self.outcomes
-        if len(outcomes) > 1:
-            runs: list[tuple[int, int, str]] = []  # attempts first..last got the same
-            for i, got in enumerate(outcomes, 1):
-                if runs and runs[-1][2] == got:
-                    runs[-1] = (runs[-1][0], i, got)
-                else:
-                    runs.append((i, i, got))
-            tried = "; ".join(f"{a}{f'-{b}' if b > a else ''}: {got}" for a, b, got in runs)
-            error.args = (f"{error.args[0]} (after {len(outcomes)} attempts: {tried})",)
-        return error
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
 class HttpEndpoint:
@@ -214,9 +132,10 @@ class HttpEndpoint:
                 ) from exc
             except httpx.HTTPError as exc:
                 error = self.transport_failure(_unreachable(self.base_url, _host(url), exc))
-                if not _safe_to_retry(exc):
-                    raise tries.final(error, _reason(exc)) from exc
-                wait = tries.failed(_reason(exc), exc, died=isinstance(error, ModelUnavailable))
+                if not safe_to_retry(exc):
+                    raise tries.final(error, describe_failure(exc)) from exc
+                died = isinstance(error, ModelUnavailable)
+                wait = tries.failed(describe_failure(exc), exc, died=died)
                 if wait is None or time.monotonic() + wait >= deadline:
                     raise tries.final(error) from exc
                 await asyncio.sleep(wait)
@@ -253,7 +172,7 @@ class HttpEndpoint:
                     except httpx.HTTPError as exc:
                         raise self.transport_failure(
                             ModelResponseError(
-                                f"stream from {url} broke off ({_reason(exc)})",
+                                f"stream from {url} broke off ({describe_failure(exc)})",
                                 hint="the server closed the connection mid-answer; try again",
                             )
                         ) from exc
@@ -382,55 +301,23 @@ def _unreachable(base_url: str, host: str, exc: httpx.HTTPError) -> ModelUnreach
     while cause is not None:
         if isinstance(cause, socket.gaierror):
             return ModelUnreachable(
-                f"cannot resolve {host} ({_reason(exc)})",
+                f"cannot resolve {host} ({describe_failure(exc)})",
                 hint="check the host name in the endpoint setting, and the network",
             )
         if isinstance(cause, ssl.SSLError):
             return ModelUnreachable(
-                f"TLS handshake with {base_url} failed ({_reason(exc)})",
+                f"TLS handshake with {base_url} failed ({describe_failure(exc)})",
                 hint="check http:// or https:// in the endpoint; for a private CA set "
                 "SSL_CERT_FILE",
             )
         cause = cause.__cause__ or cause.__context__
     if isinstance(exc, DISCONNECTS):  # it was reached: it (or a proxy) hung up on us
         return ModelUnreachable(
-            f"{base_url} closed the connection before answering ({_reason(exc)})",
+            f"{base_url} closed the connection before answering ({describe_failure(exc)})",
             hint="the server or a proxy in between dropped the request; if it keeps "
             "happening, check the server's log",
         )
-    return ModelUnreachable(f"cannot reach {base_url} ({_reason(exc)})")
-
-
-def _reason(exc: BaseException) -> str:
-    """What went wrong, in words: httpx often wraps a socket error in an exception with no
-    message (a reset is ``ReadError('')``), so the errno is looked for down the causes."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, OSError) and cause.errno is not None:
-            name = errno.errorcode.get(cause.errno, str(cause.errno))
-            # os.strerror, not .strerror: asyncio puts "Connect call failed (...)" there
-            words = os.strerror(cause.errno).lower()
-            return f"{words} ({name})"
-        cause = cause.__cause__ or cause.__context__
-    text = str(exc).strip().rstrip(".") or type(exc).__name__
-    return " ".join(text.split())[:160]
-
-
-# A connection lost before any byte of the answer: the request may be sent again.
-DISCONNECTS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
-
-
-def _safe_to_retry(exc: httpx.HTTPError) -> bool:
-    """Connection refused or lost before the answer began, but not a DNS or TLS failure
-    (those do not heal in a second) and not a timeout (that is the deadline speaking)."""
-    if not isinstance(exc, (httpx.ConnectError, *DISCONNECTS)):
-        return False
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, socket.gaierror | ssl.SSLError):
-            return False
-        cause = cause.__cause__ or cause.__context__
-    return True
+    return ModelUnreachable(f"cannot reach {base_url} ({describe_failure(exc)})")
 
 
 def _host(url: str) -> str:
