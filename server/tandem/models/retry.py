@@ -116,11 +116,14 @@ def describe_failure(exc: BaseException) -> str:
     message (a reset is ``ReadError('')``), so the errno is looked for down the causes."""
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, OSError) and cause.errno is not None:
-            name = errno.errorcode.get(cause.errno, str(cause.errno))
+        # A TLS or name lookup error's number is the library's own code, not an errno: its
+        # message (CERTIFICATE_VERIFY_FAILED, "Name or service not known") is the words.
+        if isinstance(cause, ssl.SSLError | socket.gaierror | socket.herror):
+            break
+        if isinstance(cause, OSError) and cause.errno in errno.errorcode:
             # os.strerror, not .strerror: asyncio puts "Connect call failed (...)" there
             words = os.strerror(cause.errno).lower()
-            return f"{words} ({name})"
+            return f"{words} ({errno.errorcode[cause.errno]})"
         cause = cause.__cause__ or cause.__context__
     text = str(exc).strip().rstrip(".") or type(exc).__name__
     return " ".join(text.split())[:160]
