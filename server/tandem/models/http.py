@@ -97,7 +97,7 @@ class HttpEndpoint:
         """The base URL to send to now. A managed endpoint starts its server here."""
         return self.base_url
 
-    def transport_failure(self, error: ModelError) -> ModelError:
+    async def transport_failure(self, error: ModelError) -> ModelError:
         """The error to report for a broken connection; a managed endpoint names a dead server."""
         return error
 
@@ -131,7 +131,7 @@ class HttpEndpoint:
                     ModelTimeout(f"no answer from {url} within {self.timeout:g}s"), "timed out"
                 ) from exc
             except httpx.HTTPError as exc:
-                error = self.transport_failure(_unreachable(self.base_url, _host(url), exc))
+                error = await self.transport_failure(_unreachable(self.base_url, _host(url), exc))
                 if not safe_to_retry(exc):
                     raise tries.final(error, describe_failure(exc)) from exc
                 died = isinstance(error, ModelUnavailable)
@@ -170,7 +170,7 @@ class HttpEndpoint:
                     except httpx.TimeoutException as exc:
                         raise ModelTimeout(f"{url} stopped sending for too long") from exc
                     except httpx.HTTPError as exc:
-                        raise self.transport_failure(
+                        raise await self.transport_failure(
                             ModelResponseError(
                                 f"stream from {url} broke off ({describe_failure(exc)})",
                                 hint="the server closed the connection mid-answer; try again",
