@@ -165,7 +165,9 @@ async def test_inline_completion_text_range_and_command(model_server: ModelServe
         assert items[0].range == t.Range(t.Position(1, 11), t.Position(1, 11))
         assert items[0].command is not None
         assert items[0].command.command == "tandem.acceptCompletion"
-        assert list(items[0].command.arguments or []) == [{"uri": uri, "text": SUGGESTION}]
+        assert list(items[0].command.arguments or []) == [
+            {"uri": uri, "text": SUGGESTION, "line": 1, "character": 11}
+        ]
         prefix, suffix = prompt_of(model_server)
         assert prefix.endswith("def greet(name):\n    return ")
         assert suffix.startswith("\n")
