@@ -295,8 +295,6 @@ class Typing:
         if not typed:
             return answer
         if answer is None or not answer.text.startswith(typed) or answer.text == typed:
-            if self.calls.get(call.uri) is call:
-                del self.calls[call.uri]  # nothing more to learn from it here
             raise Restart
         return dataclasses.replace(
             answer, text=answer.text[len(typed) :], offset=position.offset, source="reused"
@@ -327,6 +325,10 @@ class Typing:
             self.drop(call)
 
     def _finished(self, call: SharedCall) -> None:
+        """A finished call answers only its followers: its answer is in type-ahead and the
+        cache for later requests, which must not see one from before a reconfiguration."""
+        if self.calls.get(call.uri) is call:
+            del self.calls[call.uri]
         if call.expiry is not None:
             call.expiry.cancel()
             call.expiry = None

@@ -151,6 +151,7 @@ class Session:
         )
         old = self.workspace.reconfigure(settings)
         self.typeahead = TypeAhead()
+        self.typing.close()  # calls in flight are the old model's
         self._gate = asyncio.Semaphore(settings.max_concurrent)
         await old.aclose()
         self.set_status("ready", f"{self.models.completion.describe()}")
