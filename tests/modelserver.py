@@ -59,6 +59,8 @@ class Recorded:
     aborted: bool = False
     finished: bool = False
     done: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None  # when the answer ended (finished or aborted)
 
 
 class ModelServer:
@@ -193,6 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
             rec.aborted = True
             self.close_connection = True
         finally:
+            rec.ended = time.monotonic()
             rec.done.set()
 
     def _answer(self, rec: Recorded, b: Behaviour) -> None:
