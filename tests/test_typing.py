@@ -156,6 +156,32 @@ async def test_accept_triggers_exactly_one_prefetch(model_server: ModelServer, w
         assert len(model_server.requests) == 2  # one prefetch, no second call
 
 
+async def test_partial_accept_prefetches_only_when_type_ahead_does_not_know(
+    model_server: ModelServer, ws: Path
+) -> None:
+    """Copilot's ``{item, acceptedLength}``: taking part of a suggestion needs no call (the
+    rest is type-ahead's); taking all of it prefetches what comes after."""
+    model_server.enqueue(Behaviour(tokens=[SUGGESTION]), Behaviour(tokens=[".upper()"]))
+    async with lsp_session(ws, env_for(model_server)) as (client, _):
+        uri = open_text(client, ws / "greet.py", SOURCE)
+        _, first = request_inline(client, uri, LINE, COLUMN)
+        assert await answer(first) == [SUGGESTION]
+        arguments = [{"uri": uri, "text": SUGGESTION, "line": LINE, "character": COLUMN}]
+        item = {
+            "insertText": SUGGESTION,
+            "command": {"title": "a", "command": "tandem.acceptCompletion", "arguments": arguments},
+        }
+        change(client, uri, 2, LINE, COLUMN, SUGGESTION[:4])
+        notify = "textDocument/didPartiallyAcceptCompletion"
+        client.protocol.notify(notify, {"item": item, "acceptedLength": 4})
+        await asyncio.sleep(0.5)
+        assert len(model_server.requests) == 1
+        change(client, uri, 3, LINE, COLUMN + 4, SUGGESTION[4:])
+        client.protocol.notify(notify, {"item": item, "acceptedLength": len(SUGGESTION)})
+        await wait_requests(model_server, 2)
+        assert line_typed(model_server.requests[1].body) == "    return " + SUGGESTION
+
+
 async def test_accept_of_text_not_in_the_document_prefetches_nothing(
     model_server: ModelServer, ws: Path
 ) -> None:

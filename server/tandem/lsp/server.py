@@ -21,8 +21,8 @@ from lsprotocol import types as t
 from pygls.protocol import LanguageServerProtocol
 
 from tandem.context.documents import uri_path
-from tandem.inflight import accepted_at, partially_accepted_at
 from tandem.lsp import chat
+from tandem.lsp.accept import accepted_at, partially_accepted_at
 from tandem.lsp.connection import (
     ACCEPT,
     ConnectionProtocol,
