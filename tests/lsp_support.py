@@ -213,3 +213,47 @@ def fim_parts(prompt: str) -> tuple[str, str]:
     prefix, _, rest = rest.partition("<|fim_suffix|>")
     suffix, _, _ = rest.partition("<|fim_middle|>")
     return prefix, suffix
+
+
+def request_inline(
+    client: LanguageClient, uri: str, line: int, character: int, manual: bool = False
+) -> tuple[str, asyncio.Future[Any]]:
+    """An inline request as an editor sends it while typing, with the id to cancel it by.
+
+    The result is the raw JSON answer (``{"items": [...]}``) or a ``JsonRpc`` error.
+    """
+    msg_id = f"inline-{uuid.uuid4()}"
+    future: Future[Any] = Future()
+    client.protocol._request_futures[msg_id] = future
+    kind = 1 if manual else 2  # InlineCompletionTriggerKind: Invoked, Automatic
+    params = {
+        "textDocument": {"uri": uri},
+        "position": {"line": line, "character": character},
+        "context": {"triggerKind": kind},
+    }
+    client.protocol._send_data(
+        {"jsonrpc": "2.0", "id": msg_id, "method": "textDocument/inlineCompletion",
+         "params": params}
+    )  # fmt: skip
+    wrapped = asyncio.wrap_future(future)
+    # an editor does not read the answer of a request it cancelled: neither need a test
+    wrapped.add_done_callback(lambda f: f.cancelled() or f.exception())
+    return msg_id, wrapped
+
+
+def cancel_request(client: LanguageClient, msg_id: str) -> None:
+    """``$/cancelRequest``, as an editor sends it when the user typed on."""
+    client.protocol.notify("$/cancelRequest", t.CancelParams(id=msg_id))
+
+
+def inline_texts(result: Any) -> list[str]:
+    """The insert texts of a raw inline answer (a list, or ``{"items": [...]}``)."""
+    if result is not None and not isinstance(result, list):
+        result = _plain(result).get("items", [])
+    out = []
+    for item in result or []:
+        text = _plain(item).get("insertText")
+        if text is not None and not isinstance(text, str):
+            text = _plain(text).get("value")
+        out.append(str(text))
+    return out

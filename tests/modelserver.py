@@ -22,6 +22,7 @@ import ssl
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -44,6 +45,7 @@ class Behaviour:
     huge: int = 0  # stream about this many bytes of answer, as fast as the client reads
     huge_shape: str = "events"  # "events": many small well-formed events; "token": one
     # event holding one enormous token; "line": one line with no end and no framing
+    reply: Callable[[Any], list[str]] | None = None  # the pieces, computed from the body
 
 
 @dataclass
@@ -57,6 +59,8 @@ class Recorded:
     aborted: bool = False
     finished: bool = False
     done: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None  # when the answer ended (finished or aborted)
 
 
 class ModelServer:
@@ -191,6 +195,7 @@ class _Handler(BaseHTTPRequestHandler):
             rec.aborted = True
             self.close_connection = True
         finally:
+            rec.ended = time.monotonic()
             rec.done.set()
 
     def _answer(self, rec: Recorded, b: Behaviour) -> None:
@@ -219,6 +224,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {"tokens": list(range((len(content) + 3) // 4))})
             return
         tokens = b.tokens if b.tokens is not None else self.owner.tokens
+        if b.reply is not None:
+            tokens = b.reply(rec.body)
         if path.startswith("/api/"):
             self._stream(rec, b, tokens, _ollama_event(path), ndjson=True)
         elif path.endswith(("/infill", "/completion")) and not path.endswith("/completions"):

@@ -165,7 +165,9 @@ async def test_inline_completion_text_range_and_command(model_server: ModelServe
         assert items[0].range == t.Range(t.Position(1, 11), t.Position(1, 11))
         assert items[0].command is not None
         assert items[0].command.command == "tandem.acceptCompletion"
-        assert list(items[0].command.arguments or []) == [{"uri": uri, "text": SUGGESTION}]
+        assert list(items[0].command.arguments or []) == [
+            {"uri": uri, "text": SUGGESTION, "line": 1, "character": 11}
+        ]
         prefix, suffix = prompt_of(model_server)
         assert prefix.endswith("def greet(name):\n    return ")
         assert suffix.startswith("\n")
@@ -272,7 +274,9 @@ async def test_a_new_request_cancels_the_one_in_flight(model_server: ModelServer
         await wait_requests(model_server, 1)
         model_server.default = Behaviour(tokens=[SUGGESTION])
         started = time.monotonic()
-        assert texts(await inline(client, uri, 1, 11)) == [SUGGESTION]
+        # an edit above: the text before the cursor is not the first call's any more
+        change(client, uri, 2, 0, 0, "# greeting\n")
+        assert texts(await inline(client, uri, 2, 11)) == [SUGGESTION]
         assert await asyncio.wait_for(first, 2) == []  # superseded: an empty answer
         assert time.monotonic() - started < 2
         assert model_server.wait_done(0, timeout=2).aborted

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,17 +133,20 @@ async def finish(
     cache: CompletionCache | None,
     started: float,
     gate: AbstractAsyncContextManager[object] | None = None,
+    on_piece: Callable[[str], None] | None = None,
 ) -> Completion:
     """The second half: one cache lookup, then (on a miss, inside ``gate``) the model.
 
-    ``gate`` is the language server's limit on model calls at once, with its status.
+    ``gate`` is the language server's limit on model calls at once, with its status;
+    ``on_piece`` sees the raw answer as it streams (a request following this call
+    checks what the user typed against it).
     """
     key = cache_key(client, prepared.wire)
     cleaned = cache.get(key) if cache is not None else None
     cached = cleaned is not None
     if cleaned is None:
         async with gate or contextlib.nullcontext():
-            cleaned = await generate(client, prepared)
+            cleaned = await generate(client, prepared, on_piece)
         if cache is not None:
             cache.set(key, cleaned)
     return Completion(
@@ -157,10 +160,12 @@ async def finish(
     )
 
 
-async def generate(client: ModelClient, prepared: Prepared) -> str:
+async def generate(
+    client: ModelClient, prepared: Prepared, on_piece: Callable[[str], None] | None = None
+) -> str:
     """Send the rendered request and clean up the answer for insertion at the cursor."""
     raw = await read_answer(client, prepared.wire, prepared.prompt.request.max_tokens,
-                            prepared.multiline)  # fmt: skip
+                            prepared.multiline, on_piece)  # fmt: skip
     text, offset = prepared.cursor.text, prepared.cursor.offset
     cleaned = await asyncio.to_thread(
         postprocess,
@@ -176,7 +181,11 @@ async def generate(client: ModelClient, prepared: Prepared) -> str:
 
 
 async def read_answer(
-    client: ModelClient, wire: WireRequest, max_tokens: int, multiline: bool
+    client: ModelClient,
+    wire: WireRequest,
+    max_tokens: int,
+    multiline: bool,
+    on_piece: Callable[[str], None] | None = None,
 ) -> str:
     """The model's answer to ``wire``; for one line, stop reading (and generating) once
     it is whole. Past ``answer_limit`` characters: an error (``bounded``)."""
@@ -186,6 +195,8 @@ async def read_answer(
     try:
         async for piece in stream:
             pieces.append(piece)
+            if on_piece is not None:
+                on_piece(piece)
             if not started:
                 piece = piece.lstrip("\n")
                 started = bool(piece)

@@ -99,6 +99,9 @@ class Settings:
     debounce_ms: int = 0  # editors debounce already; for paid APIs
     completion_fallback: bool = False  # offer the AI item in the completion popup unasked
     max_concurrent: int = 2  # model calls at once, per server
+    reuse_inflight: bool = True  # follow the model call in flight while the user types along
+    adaptive_debounce: bool = False  # hold new calls for a fast typist (see tandem.pace)
+    prefetch_after_accept: bool = True  # ask at the new cursor as soon as a suggestion is taken
     exclude: tuple[str, ...] = ()  # gitignore patterns of files never read into a prompt
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -211,6 +214,9 @@ TOP_KEYS: dict[str, Callable[[Any], Any]] = {
     "debounce_ms": _non_negative_int,
     "completion_fallback": _bool,
     "max_concurrent": _positive_int,
+    "reuse_inflight": _bool,
+    "adaptive_debounce": _bool,
+    "prefetch_after_accept": _bool,
     "exclude": _patterns,
     "cache_dir": lambda v: Path(os.path.expanduser(_text(v))),
 }
@@ -327,6 +333,9 @@ def build_settings(*layers: Layer, environ: Mapping[str, str] | None = None) -> 
         debounce_ms=values.get("debounce_ms", 0),
         completion_fallback=values.get("completion_fallback", False),
         max_concurrent=values.get("max_concurrent", 2),
+        reuse_inflight=values.get("reuse_inflight", True),
+        adaptive_debounce=values.get("adaptive_debounce", False),
+        prefetch_after_accept=values.get("prefetch_after_accept", True),
         exclude=values.get("exclude", ()),
         sources=sources,
     )
@@ -433,7 +442,8 @@ def setting_rows(settings: Settings) -> list[tuple[str, str, str]]:
             rows.append((key, shown, settings.source_of(key)))
     rows.append(("cache_dir", str(settings.cache_dir), settings.source_of("cache_dir")))
     rows.append(("timeout", f"{settings.timeout:g}s", settings.source_of("timeout")))
-    for key in ("debounce_ms", "completion_fallback", "max_concurrent"):
+    for key in ("debounce_ms", "completion_fallback", "max_concurrent", "reuse_inflight",
+                "adaptive_debounce", "prefetch_after_accept"):  # fmt: skip
         rows.append((key, str(getattr(settings, key)), settings.source_of(key)))
     shown = ", ".join(settings.exclude) or "(none)"
     rows.append(("exclude", shown, settings.source_of("exclude")))

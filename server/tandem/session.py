@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ from tandem.context.documents import MAX_PARSE_BYTES, DocumentStore, Snapshot, u
 from tandem.context.engine import Cursor
 from tandem.context.positions import InvalidPosition
 from tandem.context.reasons import Reason, Why
+from tandem.inflight import Typing, Watch
 from tandem.models import Models
 from tandem.models.errors import ModelError
 from tandem.models.redact import warm_up as warm_up_redaction
@@ -58,13 +60,17 @@ class Stats:
     shown: int = 0
     accepted: int = 0
     partially_accepted: int = 0
+    reused: int = 0  # answered by following a model call already in flight
+    debounced: int = 0  # held before a new call (debounce_ms or the adaptive one)
+    prefetched: int = 0  # calls started after an accept, at the new cursor
+    wasted: int = 0  # calls cancelled after the model had started
 
 
 @dataclass(frozen=True)
 class InlineAnswer:
     text: str
     offset: int  # where it is inserted (the cursor)
-    source: Literal["typeahead", "cache", "model"]
+    source: Literal["typeahead", "cache", "model", "reused"]
     elapsed_ms: float
 
 
@@ -94,6 +100,7 @@ class Session:
         self._editor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-documents")
         self._last_edit: asyncio.Future[Any] | None = None
         self._cache_reported = False
+        self.typing = Typing(self, lambda: self._gate.locked(), snapshot_cursor)  # inflight.py
 
     @property
     def settings(self) -> Settings:
@@ -144,6 +151,7 @@ class Session:
         )
         old = self.workspace.reconfigure(settings)
         self.typeahead = TypeAhead()
+        self.typing.close()  # calls in flight are the old model's
         self._gate = asyncio.Semaphore(settings.max_concurrent)
         await old.aclose()
         self.set_status("ready", f"{self.models.completion.describe()}")
@@ -170,6 +178,7 @@ class Session:
             self._warming.cancel()
         for task in list(self._inflight.values()):
             task.cancel()
+        self.typing.close()
         log.info("session counters: %s", self.stats)
         await self.workspace.aclose()
         self._editor.shutdown(wait=False)
@@ -196,7 +205,9 @@ class Session:
             snapshot, snapshot.lines.offset(line, character, self.documents.encoding)
         )
 
-    async def inline(self, uri: str, line: int, character: int) -> InlineAnswer | None:
+    async def inline(
+        self, uri: str, line: int, character: int, manual: bool = False
+    ) -> InlineAnswer | None:
         """A suggestion at the position, or None when there is nothing good to say.
 
         A newer request for the same document cancels this one, which aborts its
@@ -233,7 +244,7 @@ class Session:
         if task is not None:
             self._inflight[uri] = task
         try:
-            return await self._inline(uri, cursor, started)
+            return await self._inline(uri, cursor, started, manual)
         except asyncio.CancelledError:
             self.stats.cancelled += 1
             if task is not None and task in self._superseded and task.cancelling() == 1:
@@ -279,7 +290,9 @@ class Session:
         }
         return request_key(client.describe(), client.template.name, "position", body)
 
-    async def _inline(self, uri: str, cursor: Cursor, started: float) -> InlineAnswer | None:
+    async def _inline(
+        self, uri: str, cursor: Cursor, started: float, manual: bool
+    ) -> InlineAnswer | None:
         position = self.position_key(cursor)
         known = self.cache.get(position)
         if known is not None:
@@ -288,8 +301,15 @@ class Session:
                 return None
             self.typeahead.remember(uri, cursor.text, cursor.offset, known)
             return InlineAnswer(known, cursor.offset, "cache", _ms(started))
-        if self.settings.debounce_ms:
-            await asyncio.sleep(self.settings.debounce_ms / 1000)
+        # A call in flight that this position extends, the debounce, the new call: inflight.py
+        ask = partial(self.ask, uri, cursor, started)
+        return await self.typing.complete(uri, cursor, ask, manual=manual)  # type: ignore[no-any-return]
+
+    async def ask(
+        self, uri: str, cursor: Cursor, started: float, watch: Watch
+    ) -> InlineAnswer | None:
+        """Prompt, cache, one model call, post-processing: the answer at ``cursor``."""
+        position = self.position_key(cursor)
         client = self.models.completion
         engine = self.workspace.engine
         try:
@@ -302,7 +322,8 @@ class Session:
                 temperature=self.settings.completion.temperature,
                 neighbours=self.neighbours(uri, cursor),
             )
-            result = await finish(client, prepared, self.cache, started, self._model_call())
+            gate = watch.gate(self._model_call())
+            result = await finish(client, prepared, self.cache, started, gate, watch.piece)
         except ModelError as exc:
             self.stats.errors += 1
             self.set_status("error", exc.one_line())

@@ -22,6 +22,7 @@ from pygls.protocol import LanguageServerProtocol
 
 from tandem.context.documents import uri_path
 from tandem.lsp import chat
+from tandem.lsp.accept import accepted_at, partially_accepted_at
 from tandem.lsp.connection import (
     ACCEPT,
     ConnectionProtocol,
@@ -35,12 +36,13 @@ from tandem.workspace import open_workspace
 log = logging.getLogger(__name__)
 
 
-def accept_command(uri: str, text: str) -> t.Command:
-    """What the editor runs when the user accepts: counted locally, nothing leaves."""
+def accept_command(uri: str, text: str, at: t.Position) -> t.Command:
+    """What the editor runs when the user accepts: counted locally, nothing leaves; where
+    the text went tells where to prefetch the next suggestion."""
     return t.Command(
         title="Accept Tandem completion",
         command=ACCEPT,
-        arguments=[{"uri": uri, "text": text}],
+        arguments=[{"uri": uri, "text": text, "line": at.line, "character": at.character}],
     )
 
 
@@ -102,6 +104,7 @@ def build_server(
         session = ls.require()
         uri, version = params.text_document.uri, params.text_document.version
         session.edit(lambda: session.documents.change(uri, version, changes), "didChange")
+        session.typing.edited(uri)
 
     @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: TandemServer, params: t.DidCloseTextDocumentParams) -> None:
@@ -114,6 +117,7 @@ def build_server(
             session.typeahead.forget(uri)
 
         session.edit(close, "didClose")
+        session.typing.closed(uri)
 
     @server.feature(t.TEXT_DOCUMENT_DID_SAVE)
     async def did_save(ls: TandemServer, params: t.DidSaveTextDocumentParams) -> None:
@@ -139,13 +143,14 @@ def build_server(
         ls: TandemServer, params: t.InlineCompletionParams
     ) -> t.InlineCompletionList:
         uri, pos = params.text_document.uri, params.position
-        answer = await ls.require().inline(uri, pos.line, pos.character)
+        manual = params.context.trigger_kind == t.InlineCompletionTriggerKind.Invoked
+        answer = await ls.require().inline(uri, pos.line, pos.character, manual)
         if answer is None:
             return t.InlineCompletionList(items=[])
         item = t.InlineCompletionItem(
             insert_text=answer.text,
             range=t.Range(pos, pos),
-            command=accept_command(uri, answer.text),
+            command=accept_command(uri, answer.text, pos),
         )
         return t.InlineCompletionList(items=[item])
 
@@ -163,7 +168,7 @@ def build_server(
         if not (manual or session.settings.completion_fallback):
             return t.CompletionList(is_incomplete=False, items=[])
         uri, pos = params.text_document.uri, params.position
-        answer = await session.inline(uri, pos.line, pos.character)
+        answer = await session.inline(uri, pos.line, pos.character, manual)
         if answer is None:
             return t.CompletionList(is_incomplete=False, items=[])
         first = next((ln for ln in answer.text.splitlines() if ln.strip()), answer.text)
@@ -175,21 +180,25 @@ def build_server(
             text_edit=t.TextEdit(t.Range(pos, pos), answer.text),
             sort_text="\u0000",
             filter_text="",
-            command=accept_command(uri, answer.text),
+            command=accept_command(uri, answer.text, pos),
         )
         return t.CompletionList(is_incomplete=True, items=[item])
 
     @server.command(ACCEPT)
-    def accept(ls: TandemServer, *args: Any) -> None:
-        ls.require().stats.accepted += 1
+    async def accept(ls: TandemServer, *args: Any) -> None:
+        session = ls.require()
+        session.stats.accepted += 1
+        await session.typing.accepted(accepted_at(list(args)))
 
     @server.feature("textDocument/didShowCompletion")
     def did_show(ls: TandemServer, params: Any) -> None:
         ls.require().stats.shown += 1
 
     @server.feature("textDocument/didPartiallyAcceptCompletion")
-    def did_partially_accept(ls: TandemServer, params: Any) -> None:
-        ls.require().stats.partially_accepted += 1
+    async def did_partially_accept(ls: TandemServer, params: Any) -> None:
+        session = ls.require()
+        session.stats.partially_accepted += 1
+        await session.typing.accepted(partially_accepted_at(params))
 
     chat.register(server)
     return server
