@@ -41,6 +41,7 @@ from tandem.context.tags import top_level_names
 from tandem.context.workspace import Exclusions
 from tandem.models.base import FimRequest, ModelClient
 from tandem.models.tokens import Tokenizer
+from tandem.stages import stage
 
 SNIPPET_QUERY_LINES = 20
 
@@ -126,10 +127,13 @@ class ContextEngine:
         spec, tree = cursor.spec, cursor.tree
         source = cursor.text.encode("utf-8")
         byte_offset = len(cursor.text[: cursor.offset].encode("utf-8"))
-        scopes = scope_headers(tree, spec, source, byte_offset)
-        names = nearby_names(cursor.text, cursor.offset)
+        with stage("context.scopes"):
+            scopes = scope_headers(tree, spec, source, byte_offset)
+        with stage("context.names"):
+            names = nearby_names(cursor.text, cursor.offset)
         definitions = self.definitions_for(cursor.path, spec, tree, names, tokenizer)
-        snippets = self._snippets(cursor, neighbours, tokenizer)
+        with stage("context.snippets"):
+            snippets = self._snippets(cursor, neighbours, tokenizer)
         return ContextCandidates(scopes=scopes, definitions=definitions, snippets=snippets)
 
     def definitions_for(
@@ -151,30 +155,49 @@ class ContextEngine:
         resolved: set[str] = set()
         defined_here: set[str] = set()
         if spec is not None and tree is not None:
-            defined_here = top_level_names(tree, spec)
-            if imports is None:
-                imports = resolve_imports(spec, tree, path, self.root)
-            imports = [
-                replace(i, files=tuple(f for f in i.files if not self.excluded(f))) for i in imports
-            ]
-            counted = names if isinstance(names, Counter) else Counter(names)
+            with stage("context.imports"):
+                defined_here = top_level_names(tree, spec)
+                found = self._imported(spec, tree, path, names, tokenizer, imports, defined_here)
+                resolved = {name for name, _ in found}
+                definitions = [part for _, part in found]
+        skip = resolved | defined_here
+        with stage("context.index"):
+            definitions.extend(self._index_definitions(path, names, skip, tokenizer))
+        return _without_overlaps(definitions)
+
+    def _imported(
+        self,
+        spec: LanguageSpec,
+        tree: ts.Tree,
+        path: Path,
+        names: Mapping[str, float],
+        tokenizer: Tokenizer,
+        imports: Sequence[Import] | None,
+        defined_here: set[str],
+    ) -> list[tuple[str, PromptPart]]:
+        """Definitions of imported names, each with the name it explains."""
+        if imports is None:
+            imports = resolve_imports(spec, tree, path, self.root)
+        imports = [
+            replace(i, files=tuple(f for f in i.files if not self.excluded(f))) for i in imports
+        ]
+        counted = names if isinstance(names, Counter) else Counter(names)
+        return [
+            (
+                found.name,
+                PromptPart(
+                    "definition",
+                    relative(found.path, self.root),
+                    found.text,
+                    tokenizer.count(found.text),
+                    RANKS["definition"],
+                    found.score,
+                ),
+            )
             for found in imported_definitions(
                 list(imports), counted, self.files, defined_here=defined_here
-            ):
-                resolved.add(found.name)
-                definitions.append(
-                    PromptPart(
-                        "definition",
-                        relative(found.path, self.root),
-                        found.text,
-                        tokenizer.count(found.text),
-                        RANKS["definition"],
-                        found.score,
-                    )
-                )
-        skip = resolved | defined_here
-        definitions.extend(self._index_definitions(path, names, skip, tokenizer))
-        return _without_overlaps(definitions)
+            )
+        ]
 
     def _index_definitions(
         self, path: Path, names: Mapping[str, float], skip: set[str], tokenizer: Tokenizer

@@ -27,6 +27,7 @@ from tandem.context.tags import header_text
 from tandem.models.base import FimRequest, ModelClient, WireRequest
 from tandem.models.fim import Snippet
 from tandem.models.tokens import Tokenizer
+from tandem.stages import stage
 
 Kind = Literal["prefix", "suffix", "scope", "definition", "snippet"]
 # Lower is kept longer. Prefix and suffix are never dropped.
@@ -196,6 +197,22 @@ def build_prompt(
     exact rendered prompt with ``tokenizer``, so the budget holds for the real
     text sent, template tokens and snippet headers included.
     """
+    with stage("prompt (all)"):
+        return _build(client, tokenizer, text=text, offset=offset, path=path, budget=budget,
+                      candidates=candidates, request=request)  # fmt: skip
+
+
+def _build(
+    client: ModelClient,
+    tokenizer: Tokenizer,
+    *,
+    text: str,
+    offset: int,
+    path: str,
+    budget: PromptBudget,
+    candidates: ContextCandidates,
+    request: FimRequest,
+) -> Prompt:
     empty = client.fim_request(replace(request, prefix="", suffix="", snippets=()))
     overhead = tokenizer.count(empty.prompt) + 4
     available = max(0, budget.total - overhead)
@@ -225,7 +242,8 @@ def build_prompt(
     context = [p for p in context if p.kind != "scope" or p.start < window_start]
     dropped: list[PromptPart] = []
     while True:
-        prompt = _assemble(client, tokenizer, request, path, prefix_text, suffix_text, context)
+        with stage("prompt.render+count"):
+            prompt = _assemble(client, tokenizer, request, path, prefix_text, suffix_text, context)
         if prompt.tokens <= budget.total:
             return replace(prompt, budget=budget.total, dropped=tuple(dropped))
         if context:
