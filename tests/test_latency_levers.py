@@ -85,3 +85,54 @@ def test_stage_timers_record_when_on(monkeypatch, caplog):
         stages.end(record, "model")
     assert "stages model" in caplog.text and "parse" in caplog.text
     assert stages.begin() is not None  # a new request gets a new record
+
+
+POSTPROCESS_CASES = [
+    # (path, text with | at the cursor, completion, multiline)
+    ("a.py", "def total(xs):\n    s = |\n    return s\n", "sum(xs)\n", False),
+    ("a.py", "def f(x):\n    |\n\ndef g():\n    pass\n", "y = x + 1\n    return y\ndef h(:\n", True),
+    ("a.py", "class A:\n    def m(self):\n        |", "return [1, 2\n", True),
+    ("a.py", "x = {'é': 1, 'ü': |}\n", "2, 'ß': 3", False),
+    ("a.js", "function f(a) {\n  |\n}\n", "return a + 1;\n}\nfunction g() {", True),
+    ("a.go", "package main\n\nfunc f() int {\n\t|\n}\n", "return 1\n}\n\nfunc g() {", True),
+]
+
+
+def test_postprocess_from_the_documents_tree_answers_as_from_scratch():
+    """Candidates parsed incrementally from the editor's tree: the same trees, the same text."""
+    from tandem.context.multiline import parse
+    from tandem.context.postprocess import _Site, postprocess
+
+    for name, marked, completion, multiline in POSTPROCESS_CASES:
+        spec = language_for_path(Path(name))
+        assert spec is not None
+        prefix, suffix = marked.split("|")
+        tree = parse(spec, prefix + suffix)
+        fresh = postprocess(prefix, completion, suffix, spec, multiline=multiline)
+        reused = postprocess(prefix, completion, suffix, spec, multiline=multiline, tree=tree)
+        assert reused == fresh, name
+        site = _Site(prefix, suffix, spec, tree)
+        for cut in range(len(completion) + 1):
+            text = completion[:cut]
+            scratch = parse(spec, prefix + text + suffix)
+            assert str(site.tree(text).root_node) == str(scratch.root_node), (name, text)
+
+
+def test_wants_block_from_the_documents_tree_answers_as_from_scratch():
+    from tandem.context.multiline import at_empty_body, parse, wants_block
+
+    texts = [
+        ("a.py", "def f(x):\n    |\n\ndef g():\n    pass\n"),
+        ("a.py", "def f(x):|"),
+        ("a.py", "x = f(\n    |\n)\n"),
+        ("a.py", "x = 1\n|\ny = 2\n"),
+        ("a.py", "s = 'abc|'\n"),
+        ("a.js", "function f(a) {|}\n"),
+        ("a.go", "package main\n\nfunc f() {\n\t|\n}\n"),
+    ]
+    for name, marked in texts:
+        spec = language_for_path(Path(name))
+        text, offset = marked.replace("|", ""), marked.index("|")
+        tree = parse(spec, text)
+        assert wants_block(text, offset, spec, tree) == wants_block(text, offset, spec), marked
+        assert at_empty_body(text, offset, spec, tree) == at_empty_body(text, offset, spec)

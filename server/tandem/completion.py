@@ -91,7 +91,7 @@ def prepare_sync(
         with stage("parse"):
             cursor = engine.parse(cursor)
     with stage("multiline"):
-        multiline = wants_block(cursor.text, cursor.offset, cursor.spec)
+        multiline = wants_block(cursor.text, cursor.offset, cursor.spec, cursor.tree)
     request = FimRequest(
         prefix="",
         max_tokens=max_tokens if multiline else min(max_tokens, SINGLE_LINE_MAX_TOKENS),
@@ -176,6 +176,7 @@ async def generate(client: ModelClient, prepared: Prepared) -> str:
             text[offset:],
             prepared.cursor.spec,
             multiline=prepared.multiline,
+            tree=prepared.cursor.tree,
         )
     if has_placeholder(cleaned):
         return ""  # the model echoed a redacted secret: never insert it as code
