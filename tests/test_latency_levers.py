@@ -24,6 +24,10 @@ def test_fingerprint_sees_every_line_of_a_bracketed_or_continued_import():
     assert import_fingerprint(python) != import_fingerprint(python.replace("    c,", "    d,"))
     go = 'package main\n\nimport (\n\t"fmt"\n\t"os"\n)\n'
     assert import_fingerprint(go) != import_fingerprint(go.replace('"os"', '"io"'))
+    assert import_fingerprint(go, "go") != import_fingerprint(go.replace('"os"', '"io"'), "go")
+    assert import_fingerprint(python, "python") != import_fingerprint(
+        python.replace("    c,", "    d,"), "python"
+    )
     slash = "from a import b, \\\n    c\n"
     assert import_fingerprint(slash) != import_fingerprint(slash.replace("    c", "    d"))
     # an import typed inside a function is seen too
