@@ -94,7 +94,7 @@ def test_stage_timers_record_when_on(monkeypatch, caplog):
 POSTPROCESS_CASES = [
     # (path, text with | at the cursor, completion, multiline)
     ("a.py", "def total(xs):\n    s = |\n    return s\n", "sum(xs)\n", False),
-    ("a.py", "def f(x):\n    |\n\ndef g():\n    pass\n", "y = x + 1\n    return y\ndef h(:\n", True),
+    ("a.py", "def f(x):\n    |\n\ndef g():\n    pass\n", "y = x\n    return y\ndef h(:\n", True),
     ("a.py", "class A:\n    def m(self):\n        |", "return [1, 2\n", True),
     ("a.py", "x = {'é': 1, 'ü': |}\n", "2, 'ß': 3", False),
     ("a.js", "function f(a) {\n  |\n}\n", "return a + 1;\n}\nfunction g() {", True),

@@ -10,6 +10,7 @@ statements around the cursor (``WINDOW``), as parsing them whole is slow;
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import tree_sitter as ts
 
@@ -152,7 +153,11 @@ def _line_around(text: str, offset: int) -> tuple[str, str]:
     return text[start:offset], text[offset : end if end >= 0 else len(text)]
 
 
+@lru_cache(maxsize=8)
 def parse(spec: LanguageSpec, text: str) -> ts.Tree:
+    """The tree of ``text``. Kept: the block decision before a request and post-processing
+    after it parse the same window of a big file (~4 ms each on 5,000 lines). A kept tree
+    is never edited (``postprocess`` edits a copy)."""
     return spec.parser().parse(text.encode())
 
 
