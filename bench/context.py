@@ -20,7 +20,8 @@ Section 2 times prompt assembly (``prepare_sync``) at a 2k budget on a 5,000-lin
 of a generated workspace of 1,000+ modules, section 3 the workspace index (cold, warm,
 one-file update), section 4 the incremental re-parse after a one-character edit.
 
-Tokens are counted with o200k (``openai_bpe("o200k_base")``) and prompts rendered with
+Tokens are counted with o200k (``openai_bpe("o200k_base")``; with ``BENCH_TOKENIZER=model``,
+with what the server uses for the model, ``tokenizer_for_model``) and prompts rendered with
 the Qwen FIM template by ``OpenAIClient.fim_request`` (no network). Everything printed is
 a measurement; nothing is asserted.
 """
@@ -67,7 +68,7 @@ from tandem.models.base import FimRequest
 from tandem.models.fim import get_template
 from tandem.models.http import HttpEndpoint
 from tandem.models.openai import OpenAIClient
-from tandem.models.tokens import FunctionTokenizer, openai_bpe
+from tandem.models.tokens import Tokenizer, openai_bpe, tokenizer_for_model
 
 from tables import ms, percentile, table
 
@@ -116,7 +117,7 @@ def settled(pause_gc: bool = False) -> Iterator[None]:
 @dataclass
 class Setup:
     client: OpenAIClient
-    tokenizer: FunctionTokenizer
+    tokenizer: Tokenizer
     request: FimRequest = field(
         default_factory=lambda: FimRequest(prefix="", max_tokens=MAX_TOKENS)
     )
@@ -125,6 +126,8 @@ class Setup:
 def make_setup() -> Setup:
     endpoint = HttpEndpoint("http://127.0.0.1:9/v1")  # never contacted: prompts are only rendered
     client = OpenAIClient(endpoint, "qwen2.5-coder", get_template("qwen"))
+    if os.environ.get("BENCH_TOKENIZER") == "model":  # what the server counts with for qwen
+        return Setup(client, tokenizer_for_model("qwen2.5-coder"))
     return Setup(client, openai_bpe("o200k_base"))
 
 

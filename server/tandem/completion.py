@@ -25,6 +25,7 @@ from tandem.models import FimRequest, ModelClient
 from tandem.models.base import WireRequest, bounded
 from tandem.models.redact import has_placeholder
 from tandem.models.tokens import Tokenizer
+from tandem.stages import stage
 
 # A single line rarely needs more; capping it ends a rambling model sooner.
 SINGLE_LINE_MAX_TOKENS = 64
@@ -87,8 +88,10 @@ def prepare_sync(
     ``cursor`` is parsed here unless it already is; the engine gets the parsed one.
     """
     if not cursor.parsed:
-        cursor = engine.parse(cursor)
-    multiline = wants_block(cursor.text, cursor.offset, cursor.spec)
+        with stage("parse"):
+            cursor = engine.parse(cursor)
+    with stage("multiline"):
+        multiline = wants_block(cursor.text, cursor.offset, cursor.spec, cursor.tree)
     request = FimRequest(
         prefix="",
         max_tokens=max_tokens if multiline else min(max_tokens, SINGLE_LINE_MAX_TOKENS),
@@ -108,7 +111,8 @@ async def prepare(
     temperature: float,
     neighbours: Sequence[tuple[Path, str]] = (),
 ) -> Prepared:
-    tokenizer = await client.tokenizer()
+    with stage("tokenizer"):
+        tokenizer = await client.tokenizer()
     return await asyncio.to_thread(
         prepare_sync,
         engine,
@@ -141,14 +145,16 @@ async def finish(
     ``on_piece`` sees the raw answer as it streams (a request following this call
     checks what the user typed against it).
     """
-    key = cache_key(client, prepared.wire)
-    cleaned = cache.get(key) if cache is not None else None
+    with stage("cache lookup"):
+        key = cache_key(client, prepared.wire)
+        cleaned = cache.get(key) if cache is not None else None
     cached = cleaned is not None
     if cleaned is None:
         async with gate or contextlib.nullcontext():
             cleaned = await generate(client, prepared, on_piece)
         if cache is not None:
-            cache.set(key, cleaned)
+            with stage("cache store"):
+                cache.set(key, cleaned)
     return Completion(
         text=cleaned,
         model=client.describe(),
@@ -167,14 +173,16 @@ async def generate(
     raw = await read_answer(client, prepared.wire, prepared.prompt.request.max_tokens,
                             prepared.multiline, on_piece)  # fmt: skip
     text, offset = prepared.cursor.text, prepared.cursor.offset
-    cleaned = await asyncio.to_thread(
-        postprocess,
-        text[:offset],
-        raw,
-        text[offset:],
-        prepared.cursor.spec,
-        multiline=prepared.multiline,
-    )
+    with stage("postprocess"):
+        cleaned = await asyncio.to_thread(
+            postprocess,
+            text[:offset],
+            raw,
+            text[offset:],
+            prepared.cursor.spec,
+            multiline=prepared.multiline,
+            tree=prepared.cursor.tree,
+        )
     if has_placeholder(cleaned):
         return ""  # the model echoed a redacted secret: never insert it as code
     return cleaned
@@ -192,8 +200,13 @@ async def read_answer(
     pieces: list[str] = []
     started = multiline  # for one line: a character other than a newline has arrived
     stream = bounded(client.send(wire), max_tokens, client.describe())
+    first = stage("http to first byte")
+    first.__enter__()
     try:
         async for piece in stream:
+            if first is not None:
+                first.__exit__(None, None, None)
+                first = None
             pieces.append(piece)
             if on_piece is not None:
                 on_piece(piece)
@@ -203,5 +216,7 @@ async def read_answer(
             if started and not multiline and "\n" in piece:
                 break
     finally:
+        if first is not None:
+            first.__exit__(None, None, None)
         await stream.aclose()  # type: ignore[attr-defined]
     return "".join(pieces)

@@ -25,6 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
+from tandem import stages
 from tandem.cache import CompletionCache, TypeAhead, request_key
 from tandem.completion import finish, prepare
 from tandem.config import ConfigError, Settings, load_settings
@@ -158,6 +159,8 @@ class Session:
 
     def edit(self, apply: Callable[[], Any], what: str) -> None:
         """Run a document event (open, change, close) on the document thread, in order."""
+        if stages.ENABLED:  # issue 12: the time the last edit took, for the stage timers
+            apply = stages.timed(apply, lambda ms: setattr(self, "_applied_ms", ms))
         future = asyncio.get_running_loop().run_in_executor(self._editor, apply)
 
         def report(done: asyncio.Future[Any]) -> None:
@@ -215,7 +218,20 @@ class Session:
         """
         started = time.perf_counter()
         self.stats.requests += 1
-        await self.settle()
+        record = stages.begin()  # issue 12: per-stage timers (off: None, nothing done)
+        answer = None
+        try:
+            answer = await self._inline_timed(uri, line, character, started, manual)
+            return answer
+        finally:
+            stages.end(record, answer.source if answer is not None else "none")
+
+    async def _inline_timed(
+        self, uri: str, line: int, character: int, started: float, manual: bool
+    ) -> InlineAnswer | None:
+        with stages.stage("settle (wait for edits)"):
+            await self.settle()
+        stages.note("document apply (last edit)", getattr(self, "_applied_ms", 0.0))
         document = self.documents.get(uri)
         if document is None:
             return None
@@ -232,7 +248,8 @@ class Session:
         except InvalidPosition as exc:
             log.info("inline completion at an invalid position: %s", exc)
             return None
-        rest = self.typeahead.lookup(uri, cursor.text, cursor.offset)
+        with stages.stage("type-ahead"):
+            rest = self.typeahead.lookup(uri, cursor.text, cursor.offset)
         if rest is not None:
             self.stats.typeahead_hits += 1
             return InlineAnswer(rest, cursor.offset, "typeahead", _ms(started))
@@ -293,8 +310,9 @@ class Session:
     async def _inline(
         self, uri: str, cursor: Cursor, started: float, manual: bool
     ) -> InlineAnswer | None:
-        position = self.position_key(cursor)
-        known = self.cache.get(position)
+        with stages.stage("position cache"):
+            position = self.position_key(cursor)
+            known = self.cache.get(position)
         if known is not None:
             self.stats.cache_hits += 1
             if not known:
@@ -320,7 +338,7 @@ class Session:
                 budget=self.workspace.completion_budget(),
                 max_tokens=self.settings.completion.max_tokens,
                 temperature=self.settings.completion.temperature,
-                neighbours=self.neighbours(uri, cursor),
+                neighbours=self._neighbours_timed(uri, cursor),
             )
             gate = watch.gate(self._model_call())
             result = await finish(client, prepared, self.cache, started, gate, watch.piece)
@@ -351,6 +369,10 @@ class Session:
             finally:
                 if self._state and self._state[0] == "busy":
                     self.set_status("ready", client.describe())
+
+    def _neighbours_timed(self, uri: str, cursor: Cursor) -> list[tuple[Path, str]]:
+        with stages.stage("neighbours"):
+            return self.neighbours(uri, cursor)
 
     def neighbours(self, uri: str, cursor: Cursor) -> list[tuple[Path, str]]:
         """Open documents of the same language, most recently edited first.

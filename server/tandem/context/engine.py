@@ -7,7 +7,9 @@ optionally an already-parsed tree (the language server keeps one per document).
 
 from __future__ import annotations
 
-from collections import Counter
+import threading
+import time
+from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -41,8 +43,74 @@ from tandem.context.tags import top_level_names
 from tandem.context.workspace import Exclusions
 from tandem.models.base import FimRequest, ModelClient
 from tandem.models.tokens import Tokenizer
+from tandem.stages import stage
 
 SNIPPET_QUERY_LINES = 20
+IMPORTS_TTL = 5.0  # seconds a file's resolved imports are reused while its import lines stay
+IMPORTS_KEPT = 32  # files whose resolved imports are kept
+# Words that start the import statements each resolver reads (``imports.RESOLVERS``); a
+# language without its own list gets all of them.
+IMPORT_WORDS: dict[str, tuple[str, ...]] = {
+    "python": ("import", "from"),
+    "go": ("import",),
+    "rust": ("use", "mod"),
+    "java": ("import",),
+    "c": ("include",),
+    "cpp": ("include",),
+    "javascript": ("import", "require", "export"),
+    "typescript": ("import", "require", "export"),
+    "tsx": ("import", "require", "export"),
+}
+ALL_IMPORT_WORDS = ("import", "from", "use", "mod", "include", "package", "require", "export")
+
+
+def import_fingerprint(text: str, language: str = "") -> str:
+    """The text of every line that could be part of an import statement.
+
+    Over-approximate on purpose: two texts with the same fingerprint have the same
+    import statements, so their resolved imports are the same (files on disk aside).
+    Typing anywhere else keeps it: resolving walks the whole tree (~13 ms on 5,000 lines).
+    A line that opens a bracket or ends in a backslash takes the lines up to its close.
+    ``str.find`` per word, not a regex: ~20x faster on a 200 kB file.
+    """
+    starts: set[int] = set()
+    for word in IMPORT_WORDS.get(language, ALL_IMPORT_WORDS):
+        at = text.find(word)
+        while at >= 0:
+            end = at + len(word)
+            if (at == 0 or not _word_char(text[at - 1])) and (
+                end == len(text) or not _word_char(text[end])
+            ):
+                starts.add(text.rfind("\n", 0, at) + 1)
+            at = text.find(word, end)
+    out: list[str] = []
+    end = -1
+    for start in sorted(starts):
+        if start <= end:
+            continue  # this line is already in
+        end = _statement_end(text, start)
+        out.append(text[start:end])
+    return "\n".join(out)
+
+
+def _word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _statement_end(text: str, start: int, max_lines: int = 200) -> int:
+    """Where the statement starting at ``start`` ends: its line, or the line that closes
+    its brackets (or ends its backslash continuation), looking at most ``max_lines``."""
+    depth, pos = 0, start
+    for _ in range(max_lines):
+        newline = text.find("\n", pos)
+        line = text[pos : newline if newline >= 0 else len(text)]
+        depth += sum(line.count(c) for c in "([{") - sum(line.count(c) for c in ")]}")
+        if newline < 0:
+            return len(text)
+        pos = newline + 1
+        if depth <= 0 and not line.rstrip().endswith("\\"):
+            return newline
+    return pos
 
 
 @dataclass(frozen=True)
@@ -85,6 +153,10 @@ class ContextEngine:
         self.root = root.resolve()
         self.index = index
         self.files = ParsedFiles()
+        self._imports: OrderedDict[tuple[str, str, str], tuple[float, list[Import]]] = (
+            OrderedDict()
+        )
+        self._imports_lock = threading.Lock()
         # The workspace's rules; by default the index's exclude setting, so that both leave
         # out the same files.
         if exclusions is None:
@@ -126,10 +198,15 @@ class ContextEngine:
         spec, tree = cursor.spec, cursor.tree
         source = cursor.text.encode("utf-8")
         byte_offset = len(cursor.text[: cursor.offset].encode("utf-8"))
-        scopes = scope_headers(tree, spec, source, byte_offset)
-        names = nearby_names(cursor.text, cursor.offset)
-        definitions = self.definitions_for(cursor.path, spec, tree, names, tokenizer)
-        snippets = self._snippets(cursor, neighbours, tokenizer)
+        with stage("context.scopes"):
+            scopes = scope_headers(tree, spec, source, byte_offset)
+        with stage("context.names"):
+            names = nearby_names(cursor.text, cursor.offset)
+        definitions = self.definitions_for(
+            cursor.path, spec, tree, names, tokenizer, source=cursor.text
+        )
+        with stage("context.snippets"):
+            snippets = self._snippets(cursor, neighbours, tokenizer)
         return ContextCandidates(scopes=scopes, definitions=definitions, snippets=snippets)
 
     def definitions_for(
@@ -140,6 +217,8 @@ class ContextEngine:
         names: Mapping[str, float],
         tokenizer: Tokenizer,
         imports: Sequence[Import] | None = None,
+        *,
+        source: str | None = None,
     ) -> list[PromptPart]:
         """Definitions in other files of the ``names`` a piece of ``path`` uses, best first.
 
@@ -151,30 +230,74 @@ class ContextEngine:
         resolved: set[str] = set()
         defined_here: set[str] = set()
         if spec is not None and tree is not None:
-            defined_here = top_level_names(tree, spec)
-            if imports is None:
-                imports = resolve_imports(spec, tree, path, self.root)
-            imports = [
-                replace(i, files=tuple(f for f in i.files if not self.excluded(f))) for i in imports
-            ]
-            counted = names if isinstance(names, Counter) else Counter(names)
+            with stage("context.imports"):
+                defined_here = top_level_names(tree, spec)
+                found = self._imported(
+                    spec, tree, path, names, tokenizer, imports, defined_here, source
+                )
+                resolved = {name for name, _ in found}
+                definitions = [part for _, part in found]
+        skip = resolved | defined_here
+        with stage("context.index"):
+            definitions.extend(self._index_definitions(path, names, skip, tokenizer))
+        return _without_overlaps(definitions)
+
+    def _imported(
+        self,
+        spec: LanguageSpec,
+        tree: ts.Tree,
+        path: Path,
+        names: Mapping[str, float],
+        tokenizer: Tokenizer,
+        imports: Sequence[Import] | None,
+        defined_here: set[str],
+        source: str | None,
+    ) -> list[tuple[str, PromptPart]]:
+        """Definitions of imported names, each with the name it explains."""
+        if imports is None:
+            imports = self.resolved_imports(spec, tree, path, source)
+        imports = [
+            replace(i, files=tuple(f for f in i.files if not self.excluded(f))) for i in imports
+        ]
+        counted = names if isinstance(names, Counter) else Counter(names)
+        return [
+            (
+                found.name,
+                PromptPart(
+                    "definition",
+                    relative(found.path, self.root),
+                    found.text,
+                    tokenizer.count(found.text),
+                    RANKS["definition"],
+                    found.score,
+                ),
+            )
             for found in imported_definitions(
                 list(imports), counted, self.files, defined_here=defined_here
-            ):
-                resolved.add(found.name)
-                definitions.append(
-                    PromptPart(
-                        "definition",
-                        relative(found.path, self.root),
-                        found.text,
-                        tokenizer.count(found.text),
-                        RANKS["definition"],
-                        found.score,
-                    )
-                )
-        skip = resolved | defined_here
-        definitions.extend(self._index_definitions(path, names, skip, tokenizer))
-        return _without_overlaps(definitions)
+            )
+        ]
+
+    def resolved_imports(
+        self, spec: LanguageSpec, tree: ts.Tree, path: Path, source: str | None = None
+    ) -> list[Import]:
+        """``resolve_imports``, reused while the file's import lines are unchanged (and
+        for at most ``IMPORTS_TTL`` seconds, for files created or deleted on disk)."""
+        if source is None:
+            return resolve_imports(spec, tree, path, self.root)
+        key = (str(path), spec.name, import_fingerprint(source, spec.name))
+        now = time.monotonic()
+        with self._imports_lock:
+            kept = self._imports.get(key)
+            if kept is not None and now - kept[0] <= IMPORTS_TTL:
+                self._imports.move_to_end(key)
+                return kept[1]
+        imports = resolve_imports(spec, tree, path, self.root)
+        with self._imports_lock:
+            self._imports[key] = (now, imports)
+            self._imports.move_to_end(key)
+            while len(self._imports) > IMPORTS_KEPT:
+                self._imports.popitem(last=False)
+        return imports
 
     def _index_definitions(
         self, path: Path, names: Mapping[str, float], skip: set[str], tokenizer: Tokenizer

@@ -57,10 +57,24 @@ MAX_REPEATS = 2  # a line may come twice in a row: a third time is a loop
 
 
 def postprocess(
-    prefix: str, completion: str, suffix: str, spec: LanguageSpec | None, *, multiline: bool
+    prefix: str,
+    completion: str,
+    suffix: str,
+    spec: LanguageSpec | None,
+    *,
+    multiline: bool,
+    tree: ts.Tree | None = None,
 ) -> str:
-    """The text to insert between ``prefix`` and ``suffix``, possibly "" (rules above)."""
-    site = _Site(*window(prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n")), spec)
+    """The text to insert between ``prefix`` and ``suffix``, possibly "" (rules above).
+
+    ``tree``: the parse of ``prefix + suffix`` when the caller has it (an editor's
+    document keeps one). Where the window is the whole text it is the tree without the
+    completion, and each candidate is parsed incrementally from it: the same trees as
+    parsing from scratch, at a fraction of the cost.
+    """
+    near = window(prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n"))
+    same = tree is not None and near[0] == prefix and near[1] == suffix
+    site = _Site(*near, spec, tree if same else None)
     text = completion.replace("\r\n", "\n")
     if site.blank:
         text = text.lstrip("\n")
@@ -83,8 +97,11 @@ def postprocess(
 class _Site:
     """The cursor's surroundings, and error counts of candidate completions there."""
 
-    def __init__(self, prefix: str, suffix: str, spec: LanguageSpec | None) -> None:
+    def __init__(
+        self, prefix: str, suffix: str, spec: LanguageSpec | None, base: ts.Tree | None = None
+    ) -> None:
         self.prefix, self.suffix, self.spec = prefix, suffix, spec
+        self._base = base  # the tree of prefix + suffix
         self.before = prefix[prefix.rfind("\n") + 1 :]  # the cursor line up to the cursor
         self.rest = suffix.split("\n", 1)[0]  # and after it
         self.blank = not self.before.strip()
@@ -128,8 +145,29 @@ class _Site:
         return strip(line) == strip(other)
 
     def tree(self, text: str) -> ts.Tree:
+        """The file with ``text`` at the cursor: edited from the tree without it."""
         assert self.spec is not None
-        return parse(self.spec, self.prefix + text + self.suffix)
+        if self._base is None:
+            self._base = parse(self.spec, self.prefix + self.suffix)
+        if not text:
+            return self._base
+        inserted = text.encode()
+        row, column = self.prefix.count("\n"), len(self.before.encode())
+        if "\n" in text:
+            end = (row + text.count("\n"), len(text[text.rfind("\n") + 1 :].encode()))
+        else:
+            end = (row, column + len(inserted))
+        old = self._base.copy()
+        old.edit(
+            start_byte=self.p,
+            old_end_byte=self.p,
+            new_end_byte=self.p + len(inserted),
+            start_point=(row, column),
+            old_end_point=(row, column),
+            new_end_point=end,
+        )
+        source = self.prefix + text + self.suffix
+        return self.spec.parser().parse(source.encode(), old)
 
     def count(self, text: str) -> int:
         """ERROR and MISSING nodes in the file with ``text`` at the cursor."""

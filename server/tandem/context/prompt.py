@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -27,6 +28,7 @@ from tandem.context.tags import header_text
 from tandem.models.base import FimRequest, ModelClient, WireRequest
 from tandem.models.fim import Snippet
 from tandem.models.tokens import Tokenizer
+from tandem.stages import stage
 
 Kind = Literal["prefix", "suffix", "scope", "definition", "snippet"]
 # Lower is kept longer. Prefix and suffix are never dropped.
@@ -196,6 +198,22 @@ def build_prompt(
     exact rendered prompt with ``tokenizer``, so the budget holds for the real
     text sent, template tokens and snippet headers included.
     """
+    with stage("prompt (all)"):
+        return _build(client, tokenizer, text=text, offset=offset, path=path, budget=budget,
+                      candidates=candidates, request=request)  # fmt: skip
+
+
+def _build(
+    client: ModelClient,
+    tokenizer: Tokenizer,
+    *,
+    text: str,
+    offset: int,
+    path: str,
+    budget: PromptBudget,
+    candidates: ContextCandidates,
+    request: FimRequest,
+) -> Prompt:
     empty = client.fim_request(replace(request, prefix="", suffix="", snippets=()))
     overhead = tokenizer.count(empty.prompt) + 4
     available = max(0, budget.total - overhead)
@@ -225,7 +243,8 @@ def build_prompt(
     context = [p for p in context if p.kind != "scope" or p.start < window_start]
     dropped: list[PromptPart] = []
     while True:
-        prompt = _assemble(client, tokenizer, request, path, prefix_text, suffix_text, context)
+        with stage("prompt.render+count"):
+            prompt = _assemble(client, tokenizer, request, path, prefix_text, suffix_text, context)
         if prompt.tokens <= budget.total:
             return replace(prompt, budget=budget.total, dropped=tuple(dropped))
         if context:
@@ -264,7 +283,10 @@ def _assemble(
     return Prompt(parts, full, wire, tokenizer.count(wire.prompt), 0)
 
 
+@lru_cache(maxsize=4096)
 def relative(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` (both resolved), else as given. Kept: each prompt
+    asks for the same few files, and resolving costs system calls (~4 ms a request)."""
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:

@@ -12,6 +12,7 @@ import inspect
 import logging
 import sys
 import threading
+import time
 from collections.abc import Generator
 from typing import Any, BinaryIO
 
@@ -22,7 +23,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
-from tandem import __version__
+from tandem import __version__, stages
 from tandem.lsp.framing import CHUNK, body_handler, read_messages
 from tandem.session import Session
 
@@ -66,6 +67,15 @@ class TandemProtocol(LanguageServerProtocol):
     @lsp_method(t.TEXT_DOCUMENT_DID_CLOSE)
     def lsp_text_document__did_close(self, params: Any) -> Generator[Any, Any, None]:
         yield from self._forward(t.TEXT_DOCUMENT_DID_CLOSE, params)
+
+    def _send_handler_result(self, future: Any, *, msg_id: Any) -> None:
+        """pygls's answer to a request; with ``TANDEM_STAGES=1`` its write is timed too."""
+        if not stages.ENABLED:
+            return super()._send_handler_result(future, msg_id=msg_id)
+        started = time.perf_counter()
+        super()._send_handler_result(future, msg_id=msg_id)
+        stages.log.info("stages rpc-write %.2f ms: ", (time.perf_counter() - started) * 1000)
+        return None
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         try:
