@@ -82,9 +82,16 @@ def not_code(path: str) -> bool:
     return bool(_NOT_CODE_NAMES.match(pure.name)) or pure.suffix.lower() in _NOT_CODE_SUFFIXES
 
 
-def restates(message: str) -> bool:
-    """True when the message says nothing is wrong: it only describes the code."""
-    return _CONCERN.search(message) is None
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
+
+
+def restates(message: str, code: str) -> bool:
+    """True when the message only describes the code: it names the code's identifiers and
+    no word in it says anything is wrong."""
+    if _CONCERN.search(message):
+        return False
+    names = set(_WORD.findall(code))
+    return any(word in names for word in _WORD.findall(message))
 
 
 def _window(unit: ReviewUnit, first: int, last: int) -> list[Row]:
@@ -175,7 +182,7 @@ def _rule_out(finding: Finding, row: Row) -> str:
         return NOT_CODE
     if _VERSION_LINE.match(row.text) or _VERSION_LINE.match(finding.code):
         return VERSION
-    if restates(finding.message):
+    if restates(finding.message, f"{row.text}\n{finding.quote}"):
         return RESTATEMENT
     return ""
 
