@@ -43,7 +43,10 @@ HANDLER = "def handle(request):\n    return request.args.get('q')\n"
 EVAL = "def handle(request):\n    return eval(request.args.get('q'))\n"
 KEY = "tandem-ci-key-3f9a8b7c6d5e4f30"  # matches no secret rule: only the known-key rule
 EVAL_FINDING = finding(
-    "app/handler.py", 2, "error", rule="code-injection",
+    "app/handler.py",
+    2,
+    "error",
+    rule="code-injection",
     message="eval of a request parameter is unsafe",
 )
 
