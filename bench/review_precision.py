@@ -67,6 +67,8 @@ MUTATIONS = [
     (r" == ", " != ", "inverted comparison (== became !=)"),
     (r" != ", " == ", "inverted comparison (!= became ==)"),
     (r" is not ", " is ", "inverted identity test (is not became is)"),
+    (r" is (?!not\b|None\b)", " is not ", "inverted identity test (is became is not)"),
+    (r"except \(\w+, ", "except (", "narrowed except (an exception type dropped)"),
     (r" <= ", " < ", "off-by-one (<= became <)"),
     (r" >= ", " > ", "off-by-one (>= became >)"),
     (r" < ", " <= ", "off-by-one (< became <=)"),
@@ -86,7 +88,8 @@ MUTATIONS = [
 ]
 
 
-_CODE = re.compile(r"^\s*(if|elif|while|return|assert|for)\b|[=(]")
+_PUNCT = re.compile(r"[()\[\].=:]")  # prose in a docstring has none of these
+_CODE = re.compile(r"^\s*(if|elif|while|return|assert|for|except)\b|[=(]|\b(and|or|is|in)\b")
 
 
 @dataclass
@@ -183,7 +186,7 @@ def seed(case: Case) -> Case | None:
              for j in range(j1, j2)]  # fmt: skip
     for j in added:
         text = new[j]
-        if not _CODE.search(text) or text.strip().startswith(("#", '"', "'")):
+        if not (_CODE.search(text) and _PUNCT.search(text)) or text.strip()[:1] in "#\"'":
             continue  # prose in a docstring is no place for a bug
         for pattern, replacement, bug in MUTATIONS:
             if pattern == " in " and re.match(r"\s*(async\s+)?for\b", text):
