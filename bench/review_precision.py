@@ -17,9 +17,10 @@ swapped boolean, an off-by-one, a dropped ``not``, a ``return None``).
 The model runs in the project's embedded runtime (``python -m tandem.models.llamaserver``,
 llama.cpp's server from ``xllamacpp``), started once; each case runs the real
 ``tandem review --base HEAD~1 --format json --fail-on error`` against it, first the old
-way (``--no-verify --no-evidence``: every first-pass finding counts as given), then the
-new way. Both share one cache, so the new run reuses the first-pass answers and its
-model calls and time are what the evidence rules and the second pass add. Printed:
+way (``--no-verify --no-evidence``: every first-pass finding counts as given; or, with
+``--before-rev REV``, tandem's own code at that revision, its older prompt included),
+then the new way. Both share one cache, so without ``--before-rev`` the new run reuses
+the first-pass answers and its model calls and time are what the checks add. Printed:
 benign commits failing ``--fail-on error``, error findings per benign commit, seeded
 bugs with a finding on their line (give or take one) and whether one of those names the
 bug, unsupported/ruled-out/demoted counts, model calls and seconds per commit. The
@@ -232,14 +233,29 @@ def start_model(model: Path, threads: int) -> tuple[subprocess.Popen[str], str]:
     return proc, json.loads(line)["url"]
 
 
-def review(repo: Path, url: str, cache: Path, old: bool, timeout: float) -> Outcome:
+def old_tandem(rev: str, where: Path) -> Path:
+    """The ``server`` folder of this repository at ``rev`` (``git archive``), to run as it was."""
+    where.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", rev, "server"], cwd=ROOT, check=True,
+                             capture_output=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    return where / "server"
+
+
+def review(
+    repo: Path, url: str, cache: Path, old: bool, timeout: float, before: Path | None = None
+) -> Outcome:
     env = {
         **os.environ, **GIT_ENV,
         "TANDEM_PROVIDER": "llamacpp", "TANDEM_ENDPOINT": url, "TANDEM_MODEL": "bench-model",
         "TANDEM_CACHE_DIR": str(cache), "TANDEM_TIMEOUT": str(timeout),
     }  # fmt: skip
     args = [TANDEM, "review", "--base", "HEAD~1", "--format", "json", "--fail-on", "error"]
-    if old:
+    if old and before is not None:  # tandem as it was at --before-rev, on this venv
+        env["PYTHONPATH"] = str(before)
+        run = "import sys; from tandem.cli import main; sys.exit(main(sys.argv[1:]))"
+        args = [sys.executable, "-c", run, *args[1:]]
+    elif old:
         args += ["--no-verify", "--no-evidence"]
     start = time.monotonic()
     done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
@@ -304,6 +320,11 @@ def main() -> None:
     parser.add_argument("--max-changed", type=int, default=30, help="changed lines a case")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument(
+        "--before-rev",
+        help="run 'before' as tandem was at this git revision (its own prompt), not as this "
+        "tandem with --no-verify --no-evidence",
+    )
     parser.add_argument("--messages", type=Path, default=Path("/tmp/review_precision.txt"))
     args = parser.parse_args()
 
@@ -318,10 +339,11 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="review-precision-") as tmp:
             cache = Path(tmp) / "cache"
+            before = old_tandem(args.before_rev, Path(tmp) / "old") if args.before_rev else None
             for i, case in enumerate(cases):
                 repo = make_repo(Path(tmp) / f"case{i}", case)
                 for label, old in (("before", True), ("after", False)):
-                    out = review(repo, url, cache, old, args.timeout)
+                    out = review(repo, url, cache, old, args.timeout, before)
                     tallies[label].rows.append((case, out))
                     errors = sum(f["severity"] == "error" for f in out.findings)
                     print(f"  {label:6} {case.name} {case.path}: exit {out.code}, "
