@@ -260,3 +260,20 @@ def test_the_question_is_fenced_and_model_text_in_it_stays_data(
     schema = question.body["response_format"]["json_schema"]["schema"]
     assert set(schema["required"]) == {"verdict", "confidence", "reason"}
     assert json.loads(json.dumps(verify_claim(question.body)))["path"] == "app/calc.py"
+
+
+def test_rules_on_their_own():
+    from tandem.review.evidence import not_code, quote_lines, restates
+    from tandem.review.severity import calibrated, kind_of
+
+    assert quote_lines("```\n   12 +     x = a  +  b\n```") == ["x=a+b"]
+    assert not_code("CHANGES.rst") and not_code("pkg/version.py") and not_code("a.egg-info/x")
+    assert not not_code("pkg/versioning.py") and not not_code("src/app.py")
+    assert restates("Sets limit to min of qty and 99.", "limit = min(qty, 99)")
+    assert not restates("limit may be negative when qty is", "limit = min(qty, 99)")
+    assert not restates("an unrelated remark", "limit = min(qty, 99)")  # names no code
+    assert kind_of("Wrong Result") == "wrong-result" and kind_of(3) == "other"
+    assert calibrated("error", "security", "sql-injection", "user input in SQL") == "error"
+    assert calibrated("error", "other", "x", "breaks") == "warning"
+    assert calibrated("warning", "crash", "naming", "bad name") == "info"
+    assert calibrated("info", "crash", "x", "raises") == "info"  # never raised
