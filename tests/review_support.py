@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from tandem.review.sanitize import printable
+
 from modelserver import Behaviour, ModelServer, Recorded
 
 GIT_ENV = {
@@ -200,6 +202,7 @@ def finding(path: str, line: int, severity: str = "warning", **extra: Any) -> di
         "line": line,
         "end_line": extra.pop("end_line", line),
         "severity": severity,
+        "kind": extra.pop("kind", "wrong-result"),
         "rule": extra.pop("rule", "test-rule"),
         "message": extra.pop("message", f"a problem in {path}"),
         "suggestion": extra.pop("suggestion", None),
@@ -224,10 +227,58 @@ def user_message(body: Any) -> str:
     return body["messages"][-1]["content"]
 
 
-class ReviewModel(ModelServer):
-    """The loopback model server, answering each review request with ``respond(files, body)``.
+FINDING_LABEL = "Finding under review: "
 
-    Scripted behaviours (``enqueue``) still come first, as in ``ModelServer``.
+
+def verify_claim(body: Any) -> dict[str, Any] | None:
+    """The finding a second-pass (verification) request asks about; None for other requests."""
+    content = user_message(body)
+    match = re.search(r"^-----BEGIN UNTRUSTED DATA \w+-----\n" + FINDING_LABEL, content, re.M)
+    if match is None:
+        return None
+    claim, _ = json.JSONDecoder().raw_decode(content, match.end())
+    return claim
+
+
+def verdict(confirm: bool = True, confidence: int = 9, reason: str = "checked") -> str:
+    word = "confirm" if confirm else "reject"
+    return json.dumps({"verdict": word, "confidence": confidence, "reason": reason})
+
+
+def row_text(body: Any, path: str, line: int) -> str | None:
+    """The text of row ``line`` of ``path`` as a review request showed it (None: not shown)."""
+    content = user_message(body)
+    start = content.find(f"File: {printable(path)}")
+    if start < 0:
+        return None
+    match = re.compile(rf"^\s*{line} [+ ] (.*)$", re.M).search(content, start)
+    return match.group(1) if match else None
+
+
+def with_quotes(text: str, body: Any) -> str:
+    """An answer whose findings without a "quote" key quote the row they name, as a
+    well-behaved model does (tests of the evidence rules set "quote" themselves)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    entries = value.get("findings") if isinstance(value, dict) else None
+    if not isinstance(entries, list):
+        return text
+    for item in entries:
+        if isinstance(item, dict) and "quote" not in item and isinstance(item.get("line"), int):
+            row = row_text(body, str(item.get("path")), item["line"])
+            if row is not None:
+                item["quote"] = row
+    return json.dumps(value, ensure_ascii=False)
+
+
+class ReviewModel(ModelServer):
+    """The loopback model server, answering each review request with ``respond(files, body)``
+    and each second-pass question with ``verify(claim, body)`` (default: confirmed).
+
+    Findings without a "quote" get the row they name quoted (``with_quotes``). Scripted
+    behaviours (``enqueue``) still come first, as in ``ModelServer``.
     """
 
     def __init__(
@@ -236,9 +287,11 @@ class ReviewModel(ModelServer):
         *,
         latency: float = 0.0,
         port: int = 0,
+        verify: Callable[[dict[str, Any], Any], str] | None = None,
     ) -> None:
         super().__init__(port=port)
         self.respond = respond or (lambda files, body: answer())
+        self.verify = verify or (lambda claim, body: verdict())
         self.latency = latency  # seconds before each answer (a model's fixed time)
         self._local = threading.local()
 
@@ -251,10 +304,26 @@ class ReviewModel(ModelServer):
             if self.script:
                 return self.script.popleft()
         body = self._local.rec.body
-        return Behaviour(tokens=[self.respond(request_files(body), body)], hang=self.latency)
+        claim = verify_claim(body)
+        if claim is not None:
+            return Behaviour(tokens=[self.verify(claim, body)], hang=self.latency)
+        text = with_quotes(self.respond(request_files(body), body), body)
+        return Behaviour(tokens=[text], hang=self.latency)
 
     def review_requests(self) -> list[Recorded]:
-        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+        """First-pass requests (second-pass questions are in ``verify_requests``)."""
+        return [
+            r
+            for r in self.requests
+            if r.path.endswith("/chat/completions") and verify_claim(r.body) is None
+        ]
+
+    def verify_requests(self) -> list[Recorded]:
+        return [
+            r
+            for r in self.requests
+            if r.path.endswith("/chat/completions") and verify_claim(r.body) is not None
+        ]
 
 
 @dataclass

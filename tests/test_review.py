@@ -83,7 +83,7 @@ def test_valid_answer_findings_skips_and_request(server: ReviewModel, repo: Repo
     schema = body["response_format"]["json_schema"]["schema"]
     item = schema["properties"]["findings"]["items"]
     assert set(item["required"]) == {
-        "path", "line", "end_line", "severity", "rule", "message", "suggestion"
+        "path", "line", "end_line", "quote", "kind", "severity", "rule", "message", "suggestion"
     }  # fmt: skip
     assert item["properties"]["path"]["enum"] == request_files(body)
     assert body["response_format"]["type"] == "json_schema"
@@ -108,7 +108,7 @@ def test_the_view_holds_the_enclosing_function_and_used_definitions(server, repo
 
 def test_fenced_answer_with_prose(server: ReviewModel, repo: Repo, review):
     line = first_changed(repo, "app/checkout.py")
-    body = answer(finding("app/checkout.py", line, "info"))
+    body = answer(finding("app/checkout.py", line, "info", quote="sum(1 for _ in orders)"))
 
     def respond(files, _):
         if "app/checkout.py" not in files:
@@ -142,7 +142,6 @@ def test_invalid_entries_are_dropped_and_counted(server: ReviewModel, repo: Repo
 
 
 def test_findings_on_unchanged_lines_move_or_drop(server: ReviewModel, repo: Repo, review):
-    changed = repo.line_of("app/cart.py", "clamp(qty")
     context = repo.line_of("app/cart.py", "def add")  # the hunk's context: moved
     far = repo.line_of("app/cart.py", "from app.util")  # shown nowhere: dropped
 
@@ -160,7 +159,9 @@ def test_findings_on_unchanged_lines_move_or_drop(server: ReviewModel, repo: Rep
     out = review(repo, server, "--base", "main", "--format", "json")
     assert out.code == 0, out.stderr
     found = out.report["findings"]
-    assert [(f["rule"], f["line"], f["end_line"]) for f in found] == [("moved", changed, changed)]
+    # "moved" lands on the changed line, but quotes the unchanged one it named: ruled out.
+    assert found == []
+    assert out.report["summary"]["ruled_out"] == {"untouched line": 1}
     assert out.report["summary"]["dropped_findings"] == 3
 
 
@@ -242,7 +243,7 @@ def test_malformed_twice_lists_the_files_and_exits_3(server: ReviewModel, repo: 
         ("warning", "error", 0),
         ("warning", "warning", 1),
         ("info", "warning", 0),
-        ("info", "info", 1),
+        ("info", "info", 0),  # only errors and warnings are verified, and only verified count
     ],
 )
 def test_fail_on(server: ReviewModel, repo: Repo, review, severity: str, fail_on: str, code: int):

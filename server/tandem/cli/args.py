@@ -13,6 +13,8 @@ from tandem.review.limits import (
     DEFAULT_MAX_FINDINGS,
     DEFAULT_MAX_REQUESTS,
     DEFAULT_MAX_TOKENS,
+    DEFAULT_MAX_VERIFY,
+    DEFAULT_THRESHOLD,
 )
 
 EXIT_CODES = {
@@ -101,6 +103,16 @@ def _positive(value: str) -> int:
     return number
 
 
+def _score(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if not 0 <= number <= 10:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 10")
+    return number
+
+
 def _review_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "review",
@@ -120,7 +132,8 @@ def _review_parser(sub: argparse._SubParsersAction) -> None:
         "--fail-on",
         choices=("none", "info", "warning", "error"),
         default="none",
-        help="exit 1 when a finding is at or above this severity (default: none)",
+        help="exit 1 when a verified finding (all findings with --no-verify) is at or above "
+        "this severity (default: none)",
     )
     p.add_argument("--include", action="append", default=[], metavar="GLOB",
                    help="review only matching files (gitignore syntax; repeatable)")  # fmt: skip
@@ -144,6 +157,19 @@ def _review_parser(sub: argparse._SubParsersAction) -> None:
         help=f"exit 0, not {exits.INCOMPLETE}, when an answer was cut off (its files are still "
         "listed)",
     )
+    p.add_argument("--no-verify", action="store_true",
+                   help="skip the second pass: faster, and every finding counts for --fail-on "
+                   "as the first pass gave it")  # fmt: skip
+    p.add_argument("--verify-threshold", type=_score, metavar="0-10", default=DEFAULT_THRESHOLD,
+                   help="second-pass score a finding needs to stay an error or warning and "
+                   f"count for --fail-on; below it is demoted to info (default: "
+                   f"{DEFAULT_THRESHOLD})")  # fmt: skip
+    p.add_argument("--max-verify", type=_positive, metavar="N", default=DEFAULT_MAX_VERIFY,
+                   help="second-pass questions at most, the most severe findings first; the "
+                   f"rest stay unverified (default: {DEFAULT_MAX_VERIFY})")  # fmt: skip
+    p.add_argument("--no-evidence", action="store_true",
+                   help="keep findings without a matching quote and skip the drop rules and the "
+                   "severity caps (the behaviour before them: for measuring only)")  # fmt: skip
     p.add_argument("--concurrency", type=_positive, metavar="N",
                    help="model requests at once (default: max_concurrent, 2)")  # fmt: skip
     p.add_argument(

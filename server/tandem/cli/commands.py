@@ -302,7 +302,7 @@ def read_diff(name: str) -> str:
 
 
 async def run_review(args: argparse.Namespace) -> int:
-    from tandem.review.command import review
+    from tandem.review.command import Checks, review
     from tandem.review.diff import DiffError
     from tandem.review.git import GitError
     from tandem.review.inputs import gather
@@ -326,8 +326,10 @@ async def run_review(args: argparse.Namespace) -> int:
         )
         check_cache_dir(inputs.settings.cache_dir, inputs.root)
         limits = Limits(args.max_files, args.max_requests, args.max_total_tokens)
+        checks = Checks(not args.no_evidence, not args.no_verify, args.verify_threshold,
+                        args.max_verify)  # fmt: skip
         run = await review(inputs, concurrency=args.concurrency, max_findings=args.max_findings,
-                           limits=limits, quiet=args.quiet)  # fmt: skip
+                           limits=limits, quiet=args.quiet, checks=checks)  # fmt: skip
     except (GitError, DiffError, UnsafeCacheDir, ReviewConfigError, CapReached) as exc:
         error = UsageError(str(exc))
         error.exit_code = getattr(exc, "exit_code", UsageError.exit_code)
@@ -370,5 +372,3 @@ def write_report(args: argparse.Namespace, report: str) -> None:
     sys.stdout.flush()
     sys.stdout.buffer.write(report.encode("utf-8", "replace"))
     sys.stdout.buffer.flush()
-
-

@@ -8,12 +8,23 @@ repository (``--diff FILE``) leaves out exactly the files a review inside one do
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from tandem.review.inputs import ReviewInputs
-from tandem.review.limits import Limits
+from tandem.review.limits import DEFAULT_MAX_VERIFY, DEFAULT_THRESHOLD, Limits
 from tandem.review.progress import Progress
 from tandem.review.run import Reviewer, ReviewOptions, ReviewRun
 from tandem.workspace import open_workspace
+
+
+@dataclass(frozen=True)
+class Checks:
+    """How findings are checked before they count (the evidence rules, the second pass)."""
+
+    evidence: bool = True
+    verify: bool = True
+    verify_threshold: int = DEFAULT_THRESHOLD
+    max_verify: int = DEFAULT_MAX_VERIFY
 
 
 async def review(
@@ -23,6 +34,7 @@ async def review(
     max_findings: int | None = None,
     limits: Limits | None = None,
     quiet: bool = False,
+    checks: Checks | None = None,
 ) -> ReviewRun:
     """Review ``inputs``: ``ReviewerFailed`` or ``ReviewConfigError`` when it cannot."""
     settings = inputs.settings
@@ -34,6 +46,7 @@ async def review(
         max_findings=max_findings,
         filters=inputs.filters,
         limits=limits or Limits(),
+        **vars(checks or Checks()),
     )
     progress = Progress(quiet=quiet)
     progress.note(inputs.settings_note())

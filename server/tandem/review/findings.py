@@ -23,6 +23,9 @@ class Finding:
     message: str
     suggestion: str | None = None
     code: str = ""  # the source line at ``line`` (for Markdown and fingerprints)
+    kind: str = "other"  # the defect class the model named (``severity.KINDS``)
+    quote: str = ""  # the changed code the model quoted as evidence
+    verified: bool = False  # confirmed by the second pass (see ``verify``)
 
     def fingerprint(self) -> str:
         """Stable across runs and line shifts: path, rule and the code, not the line number."""
@@ -32,6 +35,8 @@ class Finding:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("code")
+        if not data["quote"]:
+            data.pop("quote")
         if data["suggestion"] is None:
             data.pop("suggestion")
         return data
@@ -56,6 +61,12 @@ class ReviewResult:
     dropped_findings: int = 0  # invalid entries, or outside the diff
     more_findings: int = 0  # less severe findings left out by the findings cap
     model: str = ""
+    unsupported_findings: int = 0  # no quote, or one that is not on the changed lines
+    ruled_out: dict[str, int] = field(default_factory=dict)  # dropped by a rule, per rule
+    demoted_findings: int = 0  # the second pass could not confirm them: now info
+    verified_findings: int = 0  # the second pass confirmed them
+    verify_requests: int = 0  # second-pass questions asked of the model (not cached)
+    verification: bool = False  # the second pass ran: only verified findings fail a build
 
     def counts(self) -> dict[str, int]:
         return {s: sum(1 for f in self.findings if f.severity == s) for s in SEVERITIES}
@@ -71,11 +82,36 @@ class ReviewResult:
             "more_findings": self.more_findings,
             "model_requests": self.model_requests,
             "cached_requests": self.cached_requests,
+            "unsupported_findings": self.unsupported_findings,
+            "ruled_out": dict(sorted(self.ruled_out.items())),
+            "demoted_findings": self.demoted_findings,
+            "verified_findings": self.verified_findings,
+            "verify_requests": self.verify_requests,
             "model": self.model,
         }
 
     def fails(self, fail_on: str) -> bool:
-        """True when a finding is at or above ``fail_on`` (``none`` never fails)."""
+        """True when a finding at or above ``fail_on`` counts (``none`` never fails).
+
+        After a verification pass only verified findings count: a finding the second
+        pass could not confirm is reported, but it does not fail a build.
+        """
         if fail_on == "none":
             return False
-        return any(RANK[f.severity] >= RANK[fail_on] for f in self.findings)  # type: ignore[index]
+        return any(
+            RANK[f.severity] >= RANK[fail_on]  # type: ignore[index]
+            and (f.verified or not self.verification)
+            for f in self.findings
+        )
+
+
+def checks_phrase(result: ReviewResult) -> str:
+    """What the evidence rules and the second pass did, for summary lines ("" if nothing)."""
+    parts = []
+    if result.unsupported_findings:
+        parts.append(f"{result.unsupported_findings} unsupported (no matching quote)")
+    for reason, count in sorted(result.ruled_out.items()):
+        parts.append(f"{count} ruled out ({reason})")
+    if result.verification:
+        parts.append(f"{result.verified_findings} verified, {result.demoted_findings} demoted")
+    return ", ".join(parts)

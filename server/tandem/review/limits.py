@@ -18,6 +18,8 @@ DEFAULT_MAX_FINDINGS = 200
 DEFAULT_MAX_FILES = 300
 DEFAULT_MAX_REQUESTS = 200
 DEFAULT_MAX_TOKENS = 2_000_000
+DEFAULT_MAX_VERIFY = 40  # second-pass questions per review
+DEFAULT_THRESHOLD = 7  # second-pass score (0-10) a finding needs to count
 
 
 class CapReached(Exception):

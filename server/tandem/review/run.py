@@ -9,6 +9,10 @@ mid-JSON is asked again with twice the room, and if still cut its request is rep
 incomplete (never cached). A model that cannot be reached ends the review (exit 3), so
 CI can tell a broken reviewer from bad code. Files, requests and tokens are capped
 (``limits``); findings are capped too, the most severe kept.
+
+Before anything is reported, findings without evidence or ruled out are dropped
+(``evidence``), and with ``verify`` every error and warning left is put to the model
+once more (``verify``): only what that second pass confirms can fail a build.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from tandem.models.tokens import Tokenizer
 from tandem.review import exits
 from tandem.review.answers import answer_of, cache_key, entry, prompt_digest
 from tandem.review.ask import (
+    Answer,
     build_messages,
     check_findings,
     findings_schema,
@@ -37,12 +42,20 @@ from tandem.review.ask import (
 from tandem.review.context import PreparedFile, UnitBuilder
 from tandem.review.counts import RememberedCounts
 from tandem.review.diff import FileDiff, FileFilter, content_reason, skip_reason
-from tandem.review.findings import RANK, Finding, ReviewResult, Skipped
-from tandem.review.limits import DEFAULT_MAX_FINDINGS, Limits, Spending
+from tandem.review.evidence import screen, unit_of
+from tandem.review.findings import RANK, Finding, ReviewResult, Skipped, checks_phrase
+from tandem.review.limits import (
+    DEFAULT_MAX_FINDINGS,
+    DEFAULT_MAX_VERIFY,
+    DEFAULT_THRESHOLD,
+    Limits,
+    Spending,
+)
 from tandem.review.packing import ReviewRequest, pack
 from tandem.review.progress import Progress
 from tandem.review.source import ChangeSource
 from tandem.review.units import ReviewUnit
+from tandem.review.verify import Verifier
 
 ASKS = 2  # an answer that is not JSON, or cut off, is asked once more
 CUT_OFF = "incompletely reviewed: the model's answer was cut off, twice (raise [chat] max_tokens)"
@@ -71,6 +84,10 @@ class ReviewOptions:
     max_findings: int | None = DEFAULT_MAX_FINDINGS
     filters: FileFilter = field(default_factory=FileFilter)
     limits: Limits = field(default_factory=Limits)
+    evidence: bool = True  # drop findings without a matching quote, or ruled out
+    verify: bool = True  # the second pass; off: every finding counts as the first pass gave it
+    verify_threshold: int = DEFAULT_THRESHOLD  # 0-10
+    max_verify: int = DEFAULT_MAX_VERIFY
 
 
 @dataclass
@@ -82,13 +99,15 @@ class ReviewRun:
     failed_requests: int = 0
     incomplete_requests: int = 0  # answers still cut off after a retry with more room
     cut_findings: int = 0  # over --max-findings
+    pairs: list[tuple[Finding, ReviewUnit]] = field(default_factory=list)  # first pass
 
 
 @dataclass
 class Asked:
-    """One request's outcome: checked findings, entries dropped, and whether it was cut."""
+    """One request's outcome: checked findings (with their units), entries dropped, and
+    whether it was cut."""
 
-    findings: list[Finding]
+    findings: list[tuple[Finding, ReviewUnit]]
     dropped: int
     incomplete: bool = False
 
@@ -135,6 +154,7 @@ class Reviewer:
             run.requests = len(requests)
             self.spending.check_plan(len(requests), self.options.max_tokens)
             await self._ask_all(requests, reviewed, run)
+            await self._verify(run)
         except ReviewerFailed:
             raise
         except ModelError as exc:
@@ -242,9 +262,9 @@ class Reviewer:
                 run.failed_requests += 1
                 failed.update(request.paths)
             else:
-                run.result.findings.extend(asked.findings)
+                run.pairs.extend(asked.findings)
                 run.result.dropped_findings += asked.dropped
-                found.update(f.path for f in asked.findings)
+                found.update(f.path for f, _ in asked.findings)
                 answered.update(request.paths)
                 if asked.incomplete:
                     run.incomplete_requests += 1
@@ -289,7 +309,7 @@ class Reviewer:
             answer = parse_answer(cached) if cached is not None else None
             if answer is not None and not answer.cut:
                 run.result.cached_requests += 1
-                return Asked(*check_findings(answer, request))
+                return self._asked(answer, request, run)
         cut = None
         for _ in range(ASKS):
             if not self.spending.spend(options.max_tokens):
@@ -305,10 +325,40 @@ class Reviewer:
                 continue
             if self.cache is not None:
                 self.cache.set(cache_key(digest), entry(model, endpoint, digest, text))
-            return Asked(*check_findings(answer, request))
+            return self._asked(answer, request, run)
         if cut is not None:
-            return Asked(*check_findings(cut, request), incomplete=True)
+            return self._asked(cut, request, run, incomplete=True)
         return None
+
+    def _asked(
+        self, answer: Answer, request: ReviewRequest, run: ReviewRun, incomplete: bool = False
+    ) -> Asked:
+        """The answer's findings after the checks and, unless switched off, the evidence rules."""
+        findings, dropped = check_findings(answer, request)
+        if self.options.evidence:
+            return Asked(screen(findings, request, run.result), dropped, incomplete)
+        pairs = [(f, u) for f in findings if (u := unit_of(f, request)) is not None]
+        return Asked(pairs, dropped + len(findings) - len(pairs), incomplete)
+
+    async def _verify(self, run: ReviewRun) -> None:
+        """The second pass over the first pass's findings (each asked once, duplicates aside)."""
+        unique: dict[tuple[str, int, str, str], tuple[Finding, ReviewUnit]] = {}
+        for f, unit in run.pairs:
+            unique.setdefault((f.path, f.line, f.rule, f.message), (f, unit))
+        pairs = list(unique.values())
+        if not self.options.verify:
+            run.result.findings = [f for f, _ in pairs]
+            return
+        verifier = Verifier(
+            self.client,
+            endpoint_of(self.client),
+            self.cache,
+            self.spending,
+            threshold=self.options.verify_threshold,
+            max_verify=self.options.max_verify,
+            concurrency=self.options.concurrency,
+        )
+        run.result.findings = await verifier.verify(pairs, run.result)
 
     # ---- the result ----------------------------------------------------------------------
 
@@ -333,4 +383,5 @@ class Reviewer:
             f"{result.files_reviewed} files, {result.hunks_reviewed} hunks, "
             f"{len(findings)} findings{f' ({shown})' if shown else ''}; "
             f"{result.model_requests} model requests, {result.cached_requests} cached"
+            + (f"; {checks}" if (checks := checks_phrase(result)) else "")
         )

@@ -7,7 +7,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 
-from tandem.review.findings import RANK, SEVERITIES, Finding, ReviewResult, Skipped
+from tandem.review.findings import (
+    RANK,
+    SEVERITIES,
+    Finding,
+    ReviewResult,
+    Skipped,
+    checks_phrase,
+)
 from tandem.review.sanitize import printable
 
 TOOL_NAME = "tandem"
@@ -119,6 +126,8 @@ def summary_line(result: ReviewResult) -> str:
         tail.append(f"{plural(result.dropped_findings, 'invalid finding')} dropped")
     if result.more_findings:
         tail.append(f"{result.more_findings} more less severe (over --max-findings)")
+    if checks := checks_phrase(result):
+        tail.append(checks)
     return f"{TOOL_NAME}: " + "; ".join([head, *tail])
 
 

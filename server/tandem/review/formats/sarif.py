@@ -76,6 +76,7 @@ def render_sarif_log(result: ReviewResult, tool_version: str) -> dict[str, Any]:
             "level": LEVELS[f.severity],
             "message": {"text": full_message(f)},
             "partialFingerprints": {FINGERPRINT_KEY: fp},
+            "properties": {"kind": f.kind, "verified": f.verified},
         }
         if location is not None:
             location["region"] = region

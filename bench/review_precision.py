@@ -1,0 +1,379 @@
+"""Precision bench of ``tandem review``: shipped changes a good reviewer fails none of, and
+the same changes with one changed line turned into a bug.
+
+Run from the project root (about 15 minutes on two busy cores with a 0.5B model)::
+
+    .venv/bin/python bench/review_precision.py --model /path/to/model.gguf
+
+Benign cases are real: the diffs between consecutive patch releases of small,
+permissively licensed pure-Python packages (their sdists, fetched with
+``pip download --no-deps --no-binary :all: PKG==X`` into ``--data``, default
+/work/bench-data, when missing). Every changed ``.py`` file of a package (tests and docs
+aside) with at most ``--max-changed`` changed lines is one case: a git repository made
+by the bench with the old file committed, then the new one. Seeded cases take the first
+``--seeded`` benign cases and mutate one added line into a bug (a flipped comparison, a
+swapped boolean, an off-by-one, a dropped ``not``, a ``return None``).
+
+The model runs in the project's embedded runtime (``python -m tandem.models.llamaserver``,
+llama.cpp's server from ``xllamacpp``), started once; each case runs the real
+``tandem review --base HEAD~1 --format json --fail-on error`` against it, first the old
+way (``--no-verify --no-evidence``: every first-pass finding counts as given; or, with
+``--before-rev REV``, tandem's own code at that revision, its older prompt included),
+then the new way. Both share one cache, so without ``--before-rev`` the new run reuses
+the first-pass answers and its model calls and time are what the checks add. Printed:
+benign commits failing ``--fail-on error``, error findings per benign commit, seeded
+bugs with a finding on their line (give or take one) and whether one of those names the
+bug, unsupported/ruled-out/demoted counts, model calls and seconds per commit. The
+messages on seeded lines go to ``--messages`` for a human to judge. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tables import table
+
+ROOT = Path(__file__).resolve().parent.parent
+TANDEM = str(Path(sys.executable).parent / "tandem")
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+# (package, old, new): consecutive patch releases, BSD/MIT/Apache licensed, pure Python.
+RELEASES = [
+    ("click", "8.1.6", "8.1.7"),
+    ("itsdangerous", "2.1.1", "2.1.2"),
+    ("requests", "2.32.2", "2.32.3"),
+    ("flask", "3.0.2", "3.0.3"),
+    ("platformdirs", "4.2.1", "4.2.2"),
+    ("jinja2", "3.1.3", "3.1.4"),
+]
+# (pattern, replacement, what the bug is): the first that applies to an added line.
+MUTATIONS = [
+    (r" == ", " != ", "inverted comparison (== became !=)"),
+    (r" != ", " == ", "inverted comparison (!= became ==)"),
+    (r" is not ", " is ", "inverted identity test (is not became is)"),
+    (r" is (?!not\b|None\b)", " is not ", "inverted identity test (is became is not)"),
+    (r"except \(\w+, ", "except (", "narrowed except (an exception type dropped)"),
+    (r" <= ", " < ", "off-by-one (<= became <)"),
+    (r" >= ", " > ", "off-by-one (>= became >)"),
+    (r" < ", " <= ", "off-by-one (< became <=)"),
+    (r" > ", " >= ", "off-by-one (> became >=)"),
+    (r"\bif not ", "if ", "inverted condition (not dropped)"),
+    (r"\bTrue\b", "False", "swapped boolean (True became False)"),
+    (r"\bFalse\b", "True", "swapped boolean (False became True)"),
+    (r" \+ 1\b", " - 1", "off-by-one (+ 1 became - 1)"),
+    (r"\band\b", "or", "wrong operator (and became or)"),
+    (r"\bor\b", "and", "wrong operator (or became and)"),
+    (r" is None\b", " is not None", "inverted None test (is None became is not None)"),
+    (r" not in ", " in ", "inverted membership test (not in became in)"),
+    (r" in ", " not in ", "inverted membership test (in became not in)"),
+    (r"\[0\]", "[1]", "wrong index ([0] became [1])"),
+    (r"\[1:\]", "[2:]", "off-by-one slice ([1:] became [2:])"),
+    (r"^(\s*)return \S.*$", r"\1return None", "lost result (returns None)"),
+]
+
+
+_PUNCT = re.compile(r"[()\[\].=:]")  # prose in a docstring has none of these
+_CODE = re.compile(r"^\s*(if|elif|while|return|assert|for|except)\b|[=(]|\b(and|or|is|in)\b")
+
+
+@dataclass
+class Case:
+    name: str
+    path: str
+    old: str
+    new: str
+    seeded_line: int | None = None  # new-file line of the mutated row
+    bug: str = ""
+
+
+@dataclass
+class Outcome:
+    code: int
+    findings: list[dict]
+    summary: dict
+    seconds: float
+    stderr: str = ""
+
+
+@dataclass
+class Tally:
+    rows: list[tuple[Case, Outcome]] = field(default_factory=list)
+
+
+def fetch(data: Path, package: str, version: str) -> Path:
+    """The sdist of ``package==version`` in ``data``, downloaded with pip when missing."""
+    data.mkdir(parents=True, exist_ok=True)
+    pattern = re.compile(rf"^{re.escape(package)}-{re.escape(version)}\.(tar\.gz|zip)$", re.I)
+    found = [p for p in data.iterdir() if pattern.match(p.name)]
+    if not found:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+             "-d", str(data), f"{package}=={version}"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        found = [p for p in data.iterdir() if pattern.match(p.name)]
+    return found[0]
+
+
+def sources(sdist: Path) -> dict[str, str]:
+    """The package's ``.py`` files (tests, docs and examples aside), by path under src/."""
+    out: dict[str, str] = {}
+    with tarfile.open(sdist) as tar:
+        for member in tar.getmembers():
+            parts = member.name.split("/")[1:]
+            if not member.isfile() or not parts or not parts[-1].endswith(".py"):
+                continue
+            if parts[0] == "src":
+                parts = parts[1:]
+            if not parts or parts[0] in ("tests", "docs", "examples", "artwork", "scripts"):
+                continue
+            handle = tar.extractfile(member)
+            if handle is not None:
+                out["/".join(parts)] = handle.read().decode("utf-8", "replace")
+    return out
+
+
+def changed_count(old: str, new: str) -> int:
+    diff = difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0)
+    return sum(1 for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---"))
+
+
+def benign_cases(data: Path, max_changed: int) -> list[Case]:
+    cases: list[Case] = []
+    for package, old, new in RELEASES:
+        before, after = sources(fetch(data, package, old)), sources(fetch(data, package, new))
+        for path in sorted(before.keys() & after.keys()):
+            n = changed_count(before[path], after[path])
+            if 0 < n <= max_changed:
+                cases.append(Case(f"{package} {old}->{new}", path, before[path], after[path]))
+    return cases
+
+
+def spread(cases: list[Case], count: int) -> list[Case]:
+    """``count`` cases taken from each release in turn, so no one release fills the bench."""
+    by_release: dict[str, list[Case]] = {}
+    for case in cases:
+        by_release.setdefault(case.name.removesuffix(" (seeded)"), []).append(case)
+    out: list[Case] = []
+    while len(out) < count and any(by_release.values()):
+        for queue in by_release.values():
+            if queue and len(out) < count:
+                out.append(queue.pop(0))
+    return out
+
+
+def seed(case: Case) -> Case | None:
+    """The case with one added line mutated into a bug, or None when no line takes one."""
+    old, new = case.old.splitlines(), case.new.splitlines()
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    added = [j for tag, _, _, j1, j2 in matcher.get_opcodes() if tag != "equal"
+             for j in range(j1, j2)]  # fmt: skip
+    for j in added:
+        text = new[j]
+        if not (_CODE.search(text) and _PUNCT.search(text)) or text.strip()[:1] in "#\"'":
+            continue  # prose in a docstring is no place for a bug
+        for pattern, replacement, bug in MUTATIONS:
+            if pattern == " in " and re.match(r"\s*(async\s+)?for\b", text):
+                continue  # "for x not in y" is a syntax error, not a bug to find
+            mutated = re.sub(pattern, replacement, text, count=1)
+            if mutated != text:
+                lines = [*new[:j], mutated, *new[j + 1 :]]
+                body = "\n".join(lines) + ("\n" if case.new.endswith("\n") else "")
+                return Case(case.name + " (seeded)", case.path, case.old, body, j + 1, bug)
+    return None
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
+                   env={**os.environ, **GIT_ENV})  # fmt: skip
+
+
+def make_repo(where: Path, case: Case) -> Path:
+    where.mkdir(parents=True)
+    git(where, "init", "-q", "-b", "main")
+    target = where / case.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(case.old, encoding="utf-8")
+    git(where, "add", "-A")
+    git(where, "commit", "-q", "-m", "old release")
+    target.write_text(case.new, encoding="utf-8")
+    git(where, "add", "-A")
+    git(where, "commit", "-q", "-m", "new release")
+    return where
+
+
+def start_model(model: Path, threads: int) -> tuple[subprocess.Popen[str], str]:
+    """The embedded runtime's child, started once; its URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tandem.models.llamaserver", "--model", str(model),
+         "--ctx", "8192", "--threads", str(threads), "--parallel", "1"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit("the model server did not start")
+    return proc, json.loads(line)["url"]
+
+
+def old_tandem(rev: str, where: Path) -> Path:
+    """The ``server`` folder of this repository at ``rev`` (``git archive``), to run as it was."""
+    where.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", rev, "server"], cwd=ROOT, check=True,
+                             capture_output=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    return where / "server"
+
+
+def review(
+    repo: Path, url: str, cache: Path, old: bool, timeout: float, before: Path | None = None
+) -> Outcome:
+    env = {
+        **os.environ, **GIT_ENV,
+        "TANDEM_PROVIDER": "llamacpp", "TANDEM_ENDPOINT": url, "TANDEM_MODEL": "bench-model",
+        "TANDEM_CACHE_DIR": str(cache), "TANDEM_TIMEOUT": str(timeout),
+    }  # fmt: skip
+    args = [TANDEM, "review", "--base", "HEAD~1", "--format", "json", "--fail-on", "error"]
+    if old and before is not None:  # tandem as it was at --before-rev, on this venv
+        env["PYTHONPATH"] = str(before)
+        run = "import sys; from tandem.cli import main; sys.exit(main(sys.argv[1:]))"
+        args = [sys.executable, "-c", run, *args[1:]]
+    elif old:
+        args += ["--no-verify", "--no-evidence"]
+    start = time.monotonic()
+    done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
+    seconds = time.monotonic() - start
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        report = {"findings": [], "summary": {}}
+    return Outcome(done.returncode, report["findings"], report["summary"], seconds, done.stderr)
+
+
+def near(finding: dict, line: int) -> bool:
+    return finding["line"] - 1 <= line <= max(finding["line"], finding["end_line"]) + 1
+
+
+def about(message: str, bug: str) -> bool:
+    """A crude guess that the message names the bug (the judged list is in --messages)."""
+    words = (
+        "compar", "condition", "invert", "negat", "boolean", "off-by-one", "off by one",
+        "boundary", "operator", "none", "always", "never", "wrong", "incorrect", "opposite",
+    )  # fmt: skip
+    text = message.lower()
+    return any(w in text for w in words) or any(t in message for t in re.findall(r"[<>=!]=?", bug))
+
+
+def summarise(label: str, tally: Tally) -> list[str]:
+    benign = [(c, o) for c, o in tally.rows if c.seeded_line is None]
+    seeded = [(c, o) for c, o in tally.rows if c.seeded_line is not None]
+    fails = sum(o.code == 1 for _, o in benign)
+    errors = sum(sum(f["severity"] == "error" for f in o.findings) for _, o in benign)
+    flagged = [[f for f in o.findings if near(f, c.seeded_line or 0)] for c, o in seeded]
+    hit = sum(bool(f) for f in flagged)
+    named = sum(
+        any(about(x["message"], c.bug) for x in f)
+        for (c, _), f in zip(seeded, flagged, strict=True)
+    )
+    everyone = [o for _, o in tally.rows]
+    calls = sum(o.summary.get("model_requests", 0) for o in everyone)
+    ruled = sum(sum(o.summary.get("ruled_out", {}).values()) for o in everyone)
+    return [
+        label,
+        f"{fails}/{len(benign)}",
+        f"{errors / max(1, len(benign)):.2f}",
+        f"{hit}/{len(seeded)}",
+        f"{named}/{len(seeded)}",
+        str(sum(o.summary.get("unsupported_findings", 0) for o in everyone)),
+        str(ruled),
+        str(sum(o.summary.get("demoted_findings", 0) for o in everyone)),
+        str(sum(o.summary.get("verified_findings", 0) for o in everyone)),
+        f"{calls / max(1, len(everyone)):.1f}",
+        f"{sum(o.seconds for o in everyone) / max(1, len(everyone)):.1f}",
+        ",".join(sorted({str(o.code) for o in everyone})),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, required=True, help="a GGUF code model")
+    parser.add_argument("--data", type=Path, default=Path("/work/bench-data"))
+    parser.add_argument("--benign", type=int, default=10, help="benign cases at most")
+    parser.add_argument("--seeded", type=int, default=4, help="seeded cases at most")
+    parser.add_argument("--max-changed", type=int, default=30, help="changed lines a case")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument(
+        "--before-rev",
+        help="run 'before' as tandem was at this git revision (its own prompt), not as this "
+        "tandem with --no-verify --no-evidence",
+    )
+    parser.add_argument("--messages", type=Path, default=Path("/tmp/review_precision.txt"))
+    args = parser.parse_args()
+
+    every = benign_cases(args.data, args.max_changed)
+    benign = spread(every, args.benign)
+    seeded = spread([s for s in map(seed, every) if s is not None], args.seeded)
+    cases = benign + seeded
+    print(f"{len(benign)} benign and {len(seeded)} seeded cases; model {args.model.name}")
+    proc, url = start_model(args.model, args.threads)
+    tallies = {"before": Tally(), "after": Tally()}
+    notes: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="review-precision-") as tmp:
+            cache = Path(tmp) / "cache"
+            before = old_tandem(args.before_rev, Path(tmp) / "old") if args.before_rev else None
+            for i, case in enumerate(cases):
+                repo = make_repo(Path(tmp) / f"case{i}", case)
+                for label, old in (("before", True), ("after", False)):
+                    out = review(repo, url, cache, old, args.timeout, before)
+                    tallies[label].rows.append((case, out))
+                    errors = sum(f["severity"] == "error" for f in out.findings)
+                    print(f"  {label:6} {case.name} {case.path}: exit {out.code}, "
+                          f"{len(out.findings)} findings ({errors} errors), "
+                          f"{out.summary.get('model_requests', 0)} calls, {out.seconds:.0f}s",
+                          flush=True)  # fmt: skip
+                    if out.code not in (0, 1):
+                        notes.append(f"{label} {case.path}: exit {out.code}: "
+                                     f"{out.stderr.strip()[-300:]}")  # fmt: skip
+                    if case.seeded_line is not None:
+                        for f in out.findings:
+                            mark = "ON LINE" if near(f, case.seeded_line) else "elsewhere"
+                            notes.append(
+                                f"{label} {case.path}:{case.seeded_line} [{case.bug}] {mark} "
+                                f"{f['line']} {f['severity']} verified={f.get('verified')}: "
+                                f"{f['message']!r}"
+                            )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    args.messages.write_text("\n".join(notes) + "\n", encoding="utf-8")
+    headers = ["run", "benign failing --fail-on error", "errors / benign commit",
+               "seeded flagged on line ±1", "…naming the bug (guess)", "unsupported",
+               "ruled out", "demoted", "verified", "model calls / commit", "s / commit",
+               "exit codes"]  # fmt: skip
+    rows = [summarise(label, tally) for label, tally in tallies.items()]
+    print()
+    print(table(headers, rows))
+    print(f"\nseeded-line messages and odd exits: {args.messages}")
+
+
+if __name__ == "__main__":
+    main()
