@@ -132,9 +132,13 @@ class CodeServer:
         self.user_data = work / "code-server-data"
         self.extensions = work / "extensions"
         shutil.copytree(extensions, self.extensions)
-        user = self.user_data / "User"
-        user.mkdir(parents=True)
-        (user / "settings.json").write_text(json.dumps({**QUIET_SETTINGS, **settings}, indent=1))
+        # In a remote window (code-server is one) VS Code takes machine-scoped settings, such as
+        # tandem.path (machine-overridable), only from the remote's Machine/settings.json; a
+        # person sets them in "Remote [code-server]" settings. Both files hold the same here.
+        text = json.dumps({**QUIET_SETTINGS, **settings}, indent=1)
+        for scope in ("User", "Machine"):
+            (self.user_data / scope).mkdir(parents=True)
+            (self.user_data / scope / "settings.json").write_text(text)
         self.log = work / "code-server.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
