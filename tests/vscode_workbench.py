@@ -36,12 +36,26 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--window-size=1400,900",
 ]
-# The active editor's text lines, in order on screen (Monaco renders only what is visible).
+# The active editor's text lines, in order on screen (Monaco renders only what is visible),
+# without the ghost text drawn inside them.
 LINES_JS = """
 const editor = arguments[0];
 const lines = [...editor.querySelectorAll('.view-lines .view-line')];
 lines.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top));
-return lines.map((l) => l.textContent.replace(/\\u00a0/g, ' '));
+return lines.map((l) => {
+  const copy = l.cloneNode(true);  // without the ghost text drawn inside the line
+  copy.querySelectorAll('[class*="ghost-text"]').forEach((g) => g.remove());
+  return copy.textContent.replace(/\\u00a0/g, ' ');
+});
+"""
+
+
+# Ghost text is drawn in elements whose classes name it (ghost-text-decoration, ghost-text,
+# ghost-text-decoration-preview ...), inside a view line or as extra lines below it.
+GHOST_JS = """
+const parts = [...document.querySelectorAll('.monaco-editor [class*="ghost-text"]')]
+  .filter((e) => !e.parentElement.closest('[class*="ghost-text"]'));
+return parts.map((e) => e.textContent.replace(/\\u00a0/g, ' ')).join('');
 """
 
 
@@ -94,6 +108,8 @@ class Workbench:
                 last_error = error
             if time.monotonic() > deadline:
                 shot = self.shot("timeout")
+                with contextlib.suppress(WebDriverException, OSError):
+                    shot.with_suffix(".html").write_text(self.driver.page_source)
                 raise Timeout(
                     f"waited {timeout:.0f} s for {what}; screen: {shot}; "
                     f"notifications: {self.notifications()}; status: {self.status()}"
@@ -165,13 +181,9 @@ class Workbench:
         return self.driver.execute_script(LINES_JS, self.editor())
 
     def ghost_text(self) -> str:
-        """Inline-suggestion text on screen: the ghost decoration and any extra ghost lines."""
+        """Inline-suggestion text on screen: every ghost-text element's text, in order."""
         with contextlib.suppress(WebDriverException):
-            parts = self.css(
-                ".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text-decoration-preview,"
-                " .monaco-editor .ghost-text"
-            )
-            return "\n".join(p.text for p in parts if p.text)
+            return self.driver.execute_script(GHOST_JS)
         return ""
 
     def keys(self, *keys: str) -> None:
@@ -222,7 +234,8 @@ class Workbench:
         self.pick(name, name)
         self.wait(
             lambda: any(
-                name in t.text for t in self.css(".tabs-container .tab.active")
+                name in (t.get_attribute("aria-label") or t.text)
+                for t in self.css(".editor-group-container.active .tab.active")
             ),
             f"{name} open in an editor",
         )
