@@ -126,7 +126,7 @@ class Workbench:
 
     def status(self) -> tuple[str, str]:
         """The Tandem status bar item's codicon (``check``, ``loading``, ``error`` ...) and
-        its accessible label."""
+        its accessible label (its text and tooltip: the server's message)."""
         with contextlib.suppress(WebDriverException):
             for item in self.css(".statusbar-item"):
                 if "tandem" not in (item.get_attribute("id") or "").lower():
@@ -140,20 +140,6 @@ class Workbench:
                     )
                 return icon, (item.get_attribute("aria-label") or item.text)
         return "", ""
-
-    def status_tooltip(self) -> str:
-        """Hover the item and read its tooltip (where the server's message is)."""
-        for item in self.css(".statusbar-item"):
-            if "tandem" in (item.get_attribute("id") or "").lower():
-                ActionChains(self.driver).move_to_element(item).perform()
-                hover = self.wait(
-                    lambda: [h.text for h in self.css(".monaco-hover, .workbench-hover") if h.text],
-                    "the status bar item's tooltip",
-                    30,
-                )
-                ActionChains(self.driver).move_by_offset(-300, -300).perform()
-                return "\n".join(hover)
-        return ""
 
     def notifications(self) -> list[str]:
         with contextlib.suppress(WebDriverException):
@@ -198,6 +184,29 @@ class Workbench:
         for modifier in reversed(modifiers):
             chain.key_up(modifier)
         chain.perform()
+
+    def select_lines(self, first: int, last: int) -> None:
+        """Select whole lines ``first``..``last`` (1-based) with Shift+Down, as a person would."""
+        self.go_to(first, 1)
+        for _ in range(last - first + 1):
+            self.chord(Keys.SHIFT, Keys.DOWN)
+
+    def context_menu(self, label: str) -> None:
+        """Right-click the editor's selection and click the menu item ``label``."""
+        selected = self.wait(
+            lambda: [e for e in self.css(".editor-group-container.active .selected-text")],
+            "the selection on screen",
+        )
+        ActionChains(self.driver).context_click(selected[0]).perform()
+
+        def item() -> list[WebElement]:
+            return [
+                a
+                for a in self.css(".monaco-menu .action-item .action-label")
+                if a.text.strip() == label
+            ]
+
+        self.wait(item, f"{label!r} in the editor's context menu")[0].click()
 
     def quick_input(self) -> WebElement:
         return self.wait(
