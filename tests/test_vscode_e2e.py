@@ -222,7 +222,7 @@ def test_show_context_sent_and_set_api_key(vscode: Session):
     s.model.tokens = ["return", " a", " +", " b"]
     wait_ready(s)
     bench.open_file("calc.py")
-    bench.go_to(9, 5)
+    bench.go_to(8, 5)
     bench.command("Tandem: Show context sent")
     bench.wait(
         lambda: any(

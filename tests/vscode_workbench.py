@@ -59,6 +59,22 @@ return parts.map((e) => e.textContent.replace(/\\u00a0/g, ' ')).join('');
 """
 
 
+MENU_ITEM_JS = """
+function* all(root) {
+  for (const e of root.querySelectorAll('*')) {
+    yield e;
+    if (e.shadowRoot) { yield* all(e.shadowRoot); }
+  }
+}
+for (const e of all(document)) {
+  if (e.matches('.monaco-menu .action-label') && e.textContent.trim() === arguments[0]) {
+    return e;
+  }
+}
+return null;
+"""
+
+
 class Timeout(AssertionError):
     pass
 
@@ -198,15 +214,13 @@ class Workbench:
             "the selection on screen",
         )
         ActionChains(self.driver).context_click(selected[0]).perform()
-
-        def item() -> list[WebElement]:
-            return [
-                a
-                for a in self.css(".monaco-menu .action-item .action-label")
-                if a.text.strip() == label
-            ]
-
-        self.wait(item, f"{label!r} in the editor's context menu")[0].click()
+        # The menu is drawn inside a shadow root: look there too.
+        item = self.wait(
+            lambda: self.driver.execute_script(MENU_ITEM_JS, label),
+            f"{label!r} in the editor's context menu",
+        )
+        self.shot("context-menu")
+        item.click()
 
     def quick_input(self) -> WebElement:
         return self.wait(
