@@ -209,11 +209,14 @@ class Workbench:
 
     def context_menu(self, label: str) -> None:
         """Right-click the editor's selection and click the menu item ``label``."""
-        selected = self.wait(
-            lambda: [e for e in self.css(".editor-group-container.active .selected-text")],
-            "the selection on screen",
-        )
-        ActionChains(self.driver).context_click(selected[0]).perform()
+
+        def right_click() -> bool:  # retried: Monaco redraws the selection as it likes
+            selected = self.css(".editor-group-container.active .selected-text")
+            if selected:
+                ActionChains(self.driver).context_click(selected[0]).perform()
+            return bool(selected)
+
+        self.wait(right_click, "a right-click on the selection")
         # The menu is drawn inside a shadow root: look there too.
         item = self.wait(
             lambda: self.driver.execute_script(MENU_ITEM_JS, label),
@@ -222,16 +225,21 @@ class Workbench:
         self.shot("context-menu")
         item.click()
 
-    def quick_input(self) -> WebElement:
-        return self.wait(
-            lambda: [i for i in self.css(".quick-input-widget input") if i.is_displayed()],
-            "the quick input box",
-        )[0]
+    def type_into_quick_input(self, text: str) -> WebElement:
+        """Type into the visible quick input once it takes keys (it fades in); its box."""
+
+        def typed() -> WebElement | None:
+            boxes = [i for i in self.css(".quick-input-widget input") if i.is_displayed()]
+            if boxes:
+                boxes[0].send_keys(text)  # raises, typing nothing, until it is interactable
+                return boxes[0]
+            return None
+
+        return self.wait(typed, "the quick input box taking keys")
 
     def pick(self, text: str, label: str) -> None:
         """Type into the open quick pick and run the first row once it is ``label``."""
-        box = self.quick_input()
-        box.send_keys(text)
+        box = self.type_into_quick_input(text)
 
         def first_row() -> bool:
             rows = self.css(".quick-input-list .monaco-list-row")
@@ -248,9 +256,7 @@ class Workbench:
 
     def answer(self, text: str) -> None:
         """Type into an input box that a command opened, and press Enter."""
-        box = self.quick_input()
-        box.send_keys(text)
-        box.send_keys(Keys.ENTER)
+        self.type_into_quick_input(text).send_keys(Keys.ENTER)
 
     def open_file(self, name: str) -> None:
         self.chord(Keys.CONTROL, "p")
@@ -276,6 +282,7 @@ class Workbench:
 
     def go_to(self, line: int, column: int) -> None:
         """Ctrl+G line:column (1-based), as a person would."""
+        self.focus_editor()
         self.chord(Keys.CONTROL, "g")
         self.answer(f"{line}:{column}")
         self.wait(
