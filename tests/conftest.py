@@ -32,3 +32,12 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(proxy, raising=False)
     return tmp_path
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    """Each phase's report on the item (``item.rep_call``): the VS Code e2e tests keep their
+    screenshots when the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

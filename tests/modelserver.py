@@ -15,6 +15,7 @@ Run it by hand: ``python tests/modelserver.py --port 8090``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import select
 import socket
@@ -77,6 +78,7 @@ class ModelServer:
         self.api_key: str | None = None
         self.known_models: set[str] | None = None
         self.connections_opened = 0
+        self.open_sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         server = self
 
@@ -103,8 +105,14 @@ class ModelServer:
         return self
 
     def stop(self) -> None:
+        """Stopped as a real server process stops: kept-alive connections are cut too."""
         self.httpd.shutdown()
         self.httpd.server_close()
+        with self._lock:
+            sockets = list(self.open_sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> ModelServer:
         return self.start()
@@ -165,6 +173,12 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with self.owner._lock:
             self.owner.connections_opened += 1
+            self.owner.open_sockets.add(self.connection)
+
+    def finish(self) -> None:
+        with self.owner._lock:
+            self.owner.open_sockets.discard(self.connection)
+        super().finish()
 
     # ---- request handling ----------------------------------------------------------
 

@@ -6,7 +6,9 @@
  * Node against the real server; this file wires it to the editor.
  */
 import { execFile } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
 import { homedir } from 'node:os';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import * as vscode from 'vscode';
 import {
 	DidChangeConfigurationNotification,
@@ -53,6 +55,26 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 export async function deactivate(): Promise<void> {
 	await tandem?.stop();
 	tandem = undefined;
+}
+
+/** Why `command` cannot be run (spawn would fail with ENOENT/EACCES), or undefined. */
+function missingExecutable(command: string, cwd: string | undefined): string | undefined {
+	const runnable = (path: string): boolean => {
+		try {
+			accessSync(path, constants.X_OK);
+			return statSync(path).isFile();
+		} catch {
+			return false;
+		}
+	};
+	if (isAbsolute(command) || command.includes('/') || command.includes('\\')) {
+		const path = resolve(cwd ?? process.cwd(), command);
+		return runnable(path) ? undefined : `${path} is not an executable file (set tandem.path)`;
+	}
+	const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
+	const extensions = process.platform === 'win32' ? ['', '.exe', '.cmd', '.bat'] : [''];
+	const found = dirs.some((dir) => extensions.some((ext) => runnable(join(dir, command + ext))));
+	return found ? undefined : `${command} is not on PATH (set tandem.path to the tandem executable)`;
 }
 
 function setting(name: string): unknown {
@@ -165,10 +187,12 @@ class Tandem {
 		});
 		this.output.info(`starting ${command} ${args.join(' ')}`);
 		this.output.info(`settings: ${JSON.stringify(redacted(this.serverSettings()))}`);
-		try {
-			await client.start();
-		} catch (error) {
-			const message = `Tandem: cannot start the server (${command}): ${describeError(error)}`;
+		// A missing executable is the usual failure: say so with a way to fix it, and do not
+		// start the client, whose own start failure shows a second, generic notification.
+		const missing = missingExecutable(command, folder);
+		if (missing) {
+			const message = `Tandem: cannot start the server (${command}): ${missing}`;
+			this.output.error(message);
 			this.showStatus({ state: 'stopped', message });
 			// Not awaited: activation must not wait for the user to read it.
 			void vscode.window.showErrorMessage(message, 'Open Settings', 'Show Log').then((choice) => {
@@ -178,6 +202,16 @@ class Tandem {
 					this.output.show();
 				}
 			});
+			return;
+		}
+		try {
+			await client.start();
+		} catch (error) {
+			// The client has already shown its own notification (always, "couldn't create
+			// connection to server"): a second one would say the same twice.
+			const message = `Tandem: cannot start the server (${command}): ${describeError(error)}`;
+			this.output.error(message);
+			this.showStatus({ state: 'stopped', message });
 		}
 	}
 

@@ -303,6 +303,8 @@ describe('the extension with a tandem.path that does not exist', () => {
 		const shown = state.shown.find((s) => s.kind === 'error' && s.message.startsWith('Tandem: cannot start'));
 		assert.ok(shown, JSON.stringify(state.shown));
 		assert.match(shown.message, /no\/tandem/);
+		// One notification: the language client's generic start failure is not shown too.
+		assert.equal(state.shown.filter((s) => s.kind === 'error').length, 1, JSON.stringify(state.shown));
 		// Commands still answer, with a hint instead of an exception.
 		state.activeTextEditor = {
 			document: new FakeDocument(Uri.file(join(temp.ws, 'a.py')), 'x = 1\n', 'python'),

@@ -188,6 +188,8 @@ def build_server(
     async def accept(ls: TandemServer, *args: Any) -> None:
         session = ls.require()
         session.stats.accepted += 1
+        # A line in the editor's log: the only place a user (or an e2e test) sees it counted.
+        log.info("completion accepted (%d this session)", session.stats.accepted)
         await session.typing.accepted(accepted_at(list(args)))
 
     @server.feature("textDocument/didShowCompletion")
