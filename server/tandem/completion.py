@@ -161,14 +161,14 @@ async def generate(client: ModelClient, prepared: Prepared) -> str:
     """Send the rendered request and clean up the answer for insertion at the cursor."""
     raw = await read_answer(client, prepared.wire, prepared.prompt.request.max_tokens,
                             prepared.multiline)  # fmt: skip
+    return await asyncio.to_thread(clean, prepared, raw)
+
+
+def clean(prepared: Prepared, raw: str) -> str:
+    """The model's raw answer cut to what belongs at the cursor (CPU-bound)."""
     text, offset = prepared.cursor.text, prepared.cursor.offset
-    cleaned = await asyncio.to_thread(
-        postprocess,
-        text[:offset],
-        raw,
-        text[offset:],
-        prepared.cursor.spec,
-        multiline=prepared.multiline,
+    cleaned = postprocess(
+        text[:offset], raw, text[offset:], prepared.cursor.spec, multiline=prepared.multiline
     )
     if has_placeholder(cleaned):
         return ""  # the model echoed a redacted secret: never insert it as code
