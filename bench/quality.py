@@ -132,8 +132,10 @@ async def alone(ws: Workspace, filled: Filled, answers: dict[str, str]) -> tuple
     if wire.chat:
         raw = extract_code(raw) or ""
     if filled.hole.placement != "block":  # an editor shows the bare model's first line
-        raw = raw.lstrip("\n").split("\n")[0] if not prefix.split("\n")[-1].strip() else (
-            raw.split("\n")[0]
+        raw = (
+            raw.lstrip("\n").split("\n")[0]
+            if not prefix.split("\n")[-1].strip()
+            else (raw.split("\n")[0])
         )
     return raw.rstrip(), elapsed
 

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tandem.config",),
     ("tandem.context",),
     ("tandem.workspace", "tandem.completion", "tandem.chat_prompts"),
-    ("tandem.session", "tandem.assist", "tandem.review"),
+    ("tandem.session", "tandem.assist", "tandem.review", "tandem.evaluation"),
     ("tandem.lsp",),
     ("tandem.cli",),
 ]

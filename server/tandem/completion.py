@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from tandem.cache import CompletionCache, request_key
+from tandem.context.chatreply import recover_hole
 from tandem.context.engine import ContextEngine, Cursor
 from tandem.context.postprocess import postprocess, wants_block
 from tandem.context.prompt import Prompt, PromptBudget
@@ -89,11 +90,13 @@ def prepare_sync(
     if not cursor.parsed:
         cursor = engine.parse(cursor)
     multiline = wants_block(cursor.text, cursor.offset, cursor.spec)
-    request = FimRequest(
-        prefix="",
-        max_tokens=max_tokens if multiline else min(max_tokens, SINGLE_LINE_MAX_TOKENS),
-        temperature=temperature,
-    )
+    if client.template.kind == "chat":
+        # A chat model often restates the code it was shown before and after the hole:
+        # room for that, and reading stops once the hole is whole (``read_prepared``).
+        max_tokens += budget.total
+    elif not multiline:
+        max_tokens = min(max_tokens, SINGLE_LINE_MAX_TOKENS)
+    request = FimRequest(prefix="", max_tokens=max_tokens, temperature=temperature)
     prompt = engine.prompt(client, tokenizer, cursor, budget, request, neighbours)
     return Prepared(prompt, multiline, cursor)
 
@@ -159,33 +162,56 @@ async def finish(
 
 async def generate(client: ModelClient, prepared: Prepared) -> str:
     """Send the rendered request and clean up the answer for insertion at the cursor."""
-    raw = await read_answer(client, prepared.wire, prepared.prompt.request.max_tokens,
-                            prepared.multiline)  # fmt: skip
+    raw = await read_prepared(client, prepared)
     return await asyncio.to_thread(clean, prepared, raw)
 
 
+async def read_prepared(client: ModelClient, prepared: Prepared) -> str:
+    """The raw answer as the pipeline reads it: a chat reply until it holds the hole."""
+    until = None
+    if prepared.wire.chat:
+        text, offset = prepared.cursor.text, prepared.cursor.offset
+        prefix, suffix = text[:offset], text[offset:]
+        until = lambda answer: recover_hole(prefix, suffix, answer).complete  # noqa: E731
+    return await read_answer(client, prepared.wire, prepared.prompt.request.max_tokens,
+                             prepared.multiline, until)  # fmt: skip
+
+
 def clean(prepared: Prepared, raw: str) -> str:
-    """The model's raw answer cut to what belongs at the cursor (CPU-bound)."""
+    """The model's raw answer cut to what belongs at the cursor (CPU-bound).
+
+    A chat reply is first reduced to the hole's text (``recover_hole``).
+    """
     text, offset = prepared.cursor.text, prepared.cursor.offset
-    cleaned = postprocess(
-        text[:offset], raw, text[offset:], prepared.cursor.spec, multiline=prepared.multiline
-    )
+    prefix, suffix = text[:offset], text[offset:]
+    if prepared.wire.chat:
+        raw = recover_hole(prefix, suffix, raw).text or ""
+    cleaned = postprocess(prefix, raw, suffix, prepared.cursor.spec, multiline=prepared.multiline)
     if has_placeholder(cleaned):
         return ""  # the model echoed a redacted secret: never insert it as code
     return cleaned
 
 
 async def read_answer(
-    client: ModelClient, wire: WireRequest, max_tokens: int, multiline: bool
+    client: ModelClient,
+    wire: WireRequest,
+    max_tokens: int,
+    multiline: bool,
+    until: Callable[[str], bool] | None = None,
 ) -> str:
     """The model's answer to ``wire``; for one line, stop reading (and generating) once
-    it is whole. Past ``answer_limit`` characters: an error (``bounded``)."""
+    it is whole; with ``until``, once it says so of the answer so far (asked at each line
+    end). Past ``answer_limit`` characters: an error (``bounded``)."""
     pieces: list[str] = []
     started = multiline  # for one line: a character other than a newline has arrived
     stream = bounded(client.send(wire), max_tokens, client.describe())
     try:
         async for piece in stream:
             pieces.append(piece)
+            if until is not None:
+                if "\n" in piece and until("".join(pieces)):
+                    break
+                continue
             if not started:
                 piece = piece.lstrip("\n")
                 started = bool(piece)

@@ -370,5 +370,3 @@ def write_report(args: argparse.Namespace, report: str) -> None:
     sys.stdout.flush()
     sys.stdout.buffer.write(report.encode("utf-8", "replace"))
     sys.stdout.buffer.flush()
-
-

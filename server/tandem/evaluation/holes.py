@@ -21,7 +21,8 @@ from tandem.context.languages import LanguageSpec
 PLACEMENTS = ("line", "block", "midline")
 MAX_LINE = 120  # characters: longer lines are rare to type and noisy to score
 MAX_BLOCK_LINES = 8
-SKIP = {"comment", "string", "expression_statement_docstring"}
+SKIP = {"comment", "string"}
+ARGUMENTS = {"argument_list", "arguments"}  # a call's bracketed arguments, by grammar
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def cut_holes(
         return []
     tree = spec.parser().parse(data)
     cutter = {"line": _lines, "block": _blocks, "midline": _midlines}[placement]
-    spans = sorted(set(cutter(tree.root_node, data)))
+    spans = sorted(set(cutter(tree.root_node, data, spec)))
     rng = random.Random(f"{seed}:{path.name}:{placement}")
     chosen = sorted(rng.sample(spans, min(limit, len(spans))))
     holes = []
@@ -75,11 +76,21 @@ def _in_function(node: ts.Node) -> bool:
     return False
 
 
-def _statements(root: ts.Node) -> Iterator[ts.Node]:
-    """Single-line statements inside functions, docstrings and comments left out."""
+def _alone(node: ts.Node, data: bytes) -> bool:
+    """Whether ``node`` starts its line and ends it (nothing else on the line but space)."""
+    start = data.rfind(b"\n", 0, node.start_byte) + 1
+    end = data.find(b"\n", node.end_byte)
+    tail = data[node.end_byte : end if end >= 0 else len(data)]
+    return not data[start : node.start_byte].strip() and not tail.strip(b" \t;")
+
+
+def _statements(root: ts.Node, data: bytes, spec: LanguageSpec) -> Iterator[ts.Node]:
+    """Single-line statements alone on their line inside functions, not docstrings."""
     for node in _walk(root):
         parent = node.parent
-        if parent is None or parent.type != "block" or not node.is_named:
+        if parent is None or parent.type not in spec.block_types or not node.is_named:
+            continue
+        if not _alone(node, data):
             continue
         if node.type in SKIP or node.start_point[0] != node.end_point[0]:
             continue
@@ -89,34 +100,36 @@ def _statements(root: ts.Node) -> Iterator[ts.Node]:
             yield node
 
 
-def _lines(root: ts.Node, data: bytes) -> Iterator[tuple[int, int]]:
-    for node in _statements(root):
-        if data[node.end_byte : node.end_byte + 1] in (b"\n", b""):
-            yield node.start_byte, node.end_byte
+def _lines(root: ts.Node, data: bytes, spec: LanguageSpec) -> Iterator[tuple[int, int]]:
+    for node in _statements(root, data, spec):
+        end = data.find(b"\n", node.end_byte)
+        yield node.start_byte, end if end >= 0 else len(data)
 
 
-def _blocks(root: ts.Node, data: bytes) -> Iterator[tuple[int, int]]:
-    """Bodies of 2 to 8 lines of compound statements inside functions, nothing nested."""
+def _blocks(root: ts.Node, data: bytes, spec: LanguageSpec) -> Iterator[tuple[int, int]]:
+    """Bodies of 2 to 8 lines of compound statements inside functions, nothing nested:
+    from the first statement to the end of the last (a brace block keeps its braces)."""
     for node in _walk(root):
-        if node.type != "block" or node.parent is None or not _in_function(node):
+        if node.type not in spec.block_types or node.parent is None or not _in_function(node):
             continue
-        lines = node.end_point[0] - node.start_point[0] + 1
-        if not 2 <= lines <= MAX_BLOCK_LINES or node.start_point[0] == node.parent.start_point[0]:
+        body = [c for c in node.named_children]
+        if not body or body[0].type == "comment" or _docstring(body[0]):
             continue
-        if any(c.type in ("function_definition", "class_definition") for c in _walk(node)):
+        first, last = body[0], body[-1]
+        lines = last.end_point[0] - first.start_point[0] + 1
+        if not 2 <= lines <= MAX_BLOCK_LINES or first.start_point[0] == node.parent.start_point[0]:
             continue
-        first = node.named_children[0] if node.named_child_count else None
-        if first is None or first.type == "comment" or _docstring(first):
+        if any(c.type in spec.scope_types for c in _walk(node)):
             continue
-        if data[node.end_byte : node.end_byte + 1] in (b"\n", b""):
-            yield node.start_byte, node.end_byte
+        if _alone(first, data) and data[last.end_byte : last.end_byte + 1] in (b"\n", b""):
+            yield first.start_byte, last.end_byte
 
 
-def _midlines(root: ts.Node, data: bytes) -> Iterator[tuple[int, int]]:
+def _midlines(root: ts.Node, data: bytes, spec: LanguageSpec) -> Iterator[tuple[int, int]]:
     """A call's arguments on a one-line statement, the ``)`` and what follows kept."""
-    for statement in _statements(root):
+    for statement in _statements(root, data, spec):
         for node in _walk(statement):
-            if node.type != "argument_list" or node.end_byte - node.start_byte < 4:
+            if node.type not in ARGUMENTS or node.end_byte - node.start_byte < 4:
                 continue
             inner = data[node.start_byte + 1 : node.end_byte - 1]
             if inner.strip() and b"\n" not in inner and not inner.startswith(b" "):
@@ -125,6 +138,8 @@ def _midlines(root: ts.Node, data: bytes) -> Iterator[tuple[int, int]]:
 
 
 def _docstring(node: ts.Node) -> bool:
-    return node.type == "expression_statement" and node.named_child_count > 0 and (
-        node.named_children[0].type == "string"
+    return (
+        node.type == "expression_statement"
+        and node.named_child_count > 0
+        and (node.named_children[0].type == "string")
     )

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 
-from tandem.completion import Prepared, clean, prepare, read_answer
+from tandem.completion import Prepared, clean, prepare, read_prepared
 from tandem.context.engine import Cursor
 from tandem.evaluation.holes import Hole
 from tandem.evaluation.metrics import Score, score
@@ -68,9 +68,7 @@ async def fill(
     key = answer_key(prepared)
     raw = answers.get(key) if answers is not None else None
     if raw is None:
-        raw = await read_answer(
-            client, prepared.wire, prepared.prompt.request.max_tokens, prepared.multiline
-        )
+        raw = await read_prepared(client, prepared)
         if answers is not None:
             answers[key] = raw
     text = await asyncio.to_thread(clean, prepared, raw)
