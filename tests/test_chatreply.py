@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from modelserver import Behaviour, ModelServer
 from tandem.context.chatreply import recover_hole
+
+from modelserver import Behaviour, ModelServer
 
 TANDEM = str(Path(sys.executable).parent / "tandem")
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from modelserver import Behaviour, ModelServer
 from tandem.context.languages import language_for_path
 from tandem.evaluation.holes import cut_holes
 from tandem.evaluation.metrics import edit_similarity, exact
+
+from modelserver import Behaviour, ModelServer
 
 TANDEM = str(Path(sys.executable).parent / "tandem")
 
@@ -53,7 +54,10 @@ def server_env(server: ModelServer) -> dict[str, str]:
 def test_holes_by_placement():
     spec = language_for_path("x.py")
     assert spec is not None
-    text = "def f(xs):\n    n = len(xs)\n    if n:\n        a = 1\n        b = max(a, n)\n    return n\n"
+    text = (
+        "def f(xs):\n    n = len(xs)\n    if n:\n        a = 1\n        b = max(a, n)\n"
+        "    return n\n"
+    )
     line = cut_holes(Path("x.py"), text, spec, "line", 10)
     assert {h.expected for h in line} == {"n = len(xs)", "a = 1", "b = max(a, n)", "return n"}
     for hole in line:  # the cursor sits after the line's indentation, the rest is the file
