@@ -32,27 +32,16 @@ around the cursor (``multiline.window``). Whether to ask for many lines at all i
 from __future__ import annotations
 
 import re
-from collections import Counter
-from functools import cache, cached_property
-from itertools import pairwise
 
 import tree_sitter as ts
 
 from tandem.context.languages import LanguageSpec
-from tandem.context.multiline import (
-    CLOSERS,
-    OPENERS,
-    at_empty_body,
-    indent,
-    parse,
-    wants_block,
-    window,
-)
+from tandem.context.multiline import CLOSERS, OPENERS, at_empty_body, indent, wants_block, window
+from tandem.context.site import Site, errors
 
 __all__ = ["at_empty_body", "postprocess", "wants_block"]
 
 QUOTES = "\"'`"
-INDENTED = frozenset({"python"})  # languages whose blocks end by dedenting
 MAX_REPEATS = 2  # a line may come twice in a row: a third time is a loop
 
 
@@ -60,7 +49,7 @@ def postprocess(
     prefix: str, completion: str, suffix: str, spec: LanguageSpec | None, *, multiline: bool
 ) -> str:
     """The text to insert between ``prefix`` and ``suffix``, possibly "" (rules above)."""
-    site = _Site(*window(prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n")), spec)
+    site = Site(*window(prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n")), spec)
     text = completion.replace("\r\n", "\n")
     if site.blank:
         text = text.lstrip("\n")
@@ -80,82 +69,7 @@ def postprocess(
     return text if site.count(text) <= site.base(multiline) else ""
 
 
-class _Site:
-    """The cursor's surroundings, and error counts of candidate completions there."""
-
-    def __init__(self, prefix: str, suffix: str, spec: LanguageSpec | None) -> None:
-        self.prefix, self.suffix, self.spec = prefix, suffix, spec
-        self.before = prefix[prefix.rfind("\n") + 1 :]  # the cursor line up to the cursor
-        self.rest = suffix.split("\n", 1)[0]  # and after it
-        self.blank = not self.before.strip()
-        self.p = len(prefix.encode())
-        self.indented = spec is None or spec.name in INDENTED
-        self._counts: dict[str, int] = {}
-
-    @cached_property
-    def next_lines(self) -> list[str]:
-        """The lines after the cursor line, from the first non-blank one."""
-        lines = self.suffix.split("\n")[1:40]
-        while lines and not lines[0].strip():
-            lines.pop(0)
-        return lines
-
-    @cached_property
-    def unit(self) -> str:
-        """The file's indentation step: a tab, or the commonest increase in spaces."""
-        text = self.prefix + "x" + self.suffix  # the cursor line counts too
-        lines = [ln for ln in text.split("\n") if ln.strip()]
-        if sum(ln.startswith("\t") for ln in lines) > sum(ln.startswith(" ") for ln in lines):
-            return "\t"
-        steps = Counter(indent(b) - indent(a) for a, b in pairwise(lines))
-        best = [n for n, _ in steps.most_common() if 1 < n <= 8]
-        return " " * (best[0] if best else 4)
-
-    @cached_property
-    def body(self) -> int:
-        """Lines indented less than this have left the cursor's block."""
-        if self.blank:
-            return len(self.before)
-        opens = self.before.rstrip().endswith((":", "{", "(", "["))
-        return indent(self.before) + (1 if opens else 0)
-
-    def placed(self, lines: list[str]) -> list[str]:
-        return [self.before + lines[0], *lines[1:]] if lines else []
-
-    def same(self, line: str, other: str) -> bool:
-        """Equal lines; brace languages forgive indentation (the parse still judges)."""
-        strip = str.rstrip if self.indented else str.strip
-        return strip(line) == strip(other)
-
-    def tree(self, text: str) -> ts.Tree:
-        assert self.spec is not None
-        return parse(self.spec, self.prefix + text + self.suffix)
-
-    def count(self, text: str) -> int:
-        """ERROR and MISSING nodes in the file with ``text`` at the cursor."""
-        if self.spec is None:
-            return 0
-        if text not in self._counts:
-            self._counts[text] = len(_errors(self.tree(text), self.spec))
-        return self._counts[text]
-
-    def base(self, multiline: bool) -> int:
-        """Errors without a completion, less the hole it fills (rule 7)."""
-        if self.spec is None:
-            return 0
-        k, errors = len(self.prefix.rstrip().encode()), _errors(self.tree(""), self.spec)
-        holes = [e for e in errors if e.is_named and k <= e.start_byte == e.end_byte <= self.p]
-        return len(errors) - sum(e.is_missing or multiline for e in holes)
-
-    def better(self, candidate: str, current: str, text_ok: bool) -> bool:
-        """Whether to take ``candidate``: fewer errors, or as many and the text rule agrees."""
-        if self.spec is None:
-            return text_ok
-        diff = self.count(candidate) - self.count(current)
-        return diff < 0 or (diff == 0 and text_ok)
-
-
-def _reindent(lines: list[str], site: _Site) -> list[str]:
+def _reindent(lines: list[str], site: Site) -> list[str]:
     """Put the model's lines in the file's indentation under a cursor that is indented."""
     column = len(site.before)
     if not site.blank or not column or not lines[0].strip():
@@ -197,7 +111,7 @@ def _relative(lines: list[str], column: int) -> bool:
     return indent(line) == 0 and i == 1
 
 
-def _drop_loops(lines: list[str], site: _Site) -> list[str]:
+def _drop_loops(lines: list[str], site: Site) -> list[str]:
     """Drop a line's third and later copies in a row; end at a short cycle's third turn."""
     kept: list[str] = []
     for line in site.placed(lines):
@@ -213,7 +127,7 @@ def _drop_loops(lines: list[str], site: _Site) -> list[str]:
     return [kept[0][len(site.before) :], *kept[1:]]
 
 
-def _cut_dedent(lines: list[str], site: _Site) -> list[str]:
+def _cut_dedent(lines: list[str], site: Site) -> list[str]:
     """End where a line leaves the cursor's block by indentation (rule 3, text).
 
     A closing-only line stays (rule 5 drops it if the suffix has it); lines inside an
@@ -230,7 +144,7 @@ def _cut_dedent(lines: list[str], site: _Site) -> list[str]:
     return lines
 
 
-def _cut_block(lines: list[str], site: _Site) -> list[str]:
+def _cut_block(lines: list[str], site: Site) -> list[str]:
     """End where the tree says the cursor's block, or the one it opened, ends (rule 3).
 
     Else end after a multi-line statement holding the cursor (``def f():|``), a
@@ -273,7 +187,7 @@ def _cut_block(lines: list[str], site: _Site) -> list[str]:
     return _trim_blank(data[:end].decode("utf-8", "ignore").split("\n"))
 
 
-def _cut_at_suffix(lines: list[str], site: _Site) -> list[str]:
+def _cut_at_suffix(lines: list[str], site: Site) -> list[str]:
     """End where the completion reaches the line after the cursor (a word-bearing one)."""
     if not site.next_lines or not re.search(r"\w", site.next_lines[0]):
         return lines
@@ -287,7 +201,7 @@ def _cut_at_suffix(lines: list[str], site: _Site) -> list[str]:
     return lines
 
 
-def _drop_overlap(text: str, site: _Site) -> str:
+def _drop_overlap(text: str, site: Site) -> str:
     """Remove an end that repeats what follows the cursor: lines, or the rest of the line."""
     lines = text.split("\n")
     placed, following = site.placed(lines), site.next_lines
@@ -308,14 +222,14 @@ def _drop_overlap(text: str, site: _Site) -> str:
     return text
 
 
-def _cut_errors(text: str, site: _Site) -> str:
+def _cut_errors(text: str, site: Site) -> str:
     """End before the first line where the completion brings new syntax errors."""
     base = site.base(True)
     if site.count(text) <= base:
         return text
     lines = text.split("\n")
     p, data = site.p, text.encode()
-    for error in _errors(site.tree(text), site.spec):
+    for error in errors(site.tree(text), site.spec):
         if p <= error.start_byte <= p + len(data):
             line = data[: error.start_byte - p].count(b"\n")
             lines = lines[:line] if line else lines
@@ -335,37 +249,6 @@ def _unbalanced(text: str, overlap: str) -> bool:
         elif char in QUOTES and text.count(char) % 2 == 0:
             return False
     return True
-
-
-def _errors(tree: ts.Tree, spec: LanguageSpec | None) -> list[ts.Node]:
-    """Outermost ERROR and MISSING nodes, and empty Python blocks (the grammar allows them)."""
-    found: list[ts.Node] = []
-    stack = [tree.root_node]
-    while stack:
-        node = stack.pop()
-        if node.is_error or node.is_missing:
-            found.append(node)
-        elif node.has_error:
-            stack.extend(reversed(node.children))
-    root = tree.root_node
-    # Not over junk parsed as a flat run of error tokens: the query is quadratic there and
-    # holds the GIL (200 kB froze the server for half a minute), and such text has no blocks.
-    if (
-        spec is not None
-        and spec.name in INDENTED
-        and not (root.has_error and root.child_count > WIDE_ERROR)
-    ):
-        blocks = ts.QueryCursor(_blocks(spec)).captures(root).get("block", [])
-        found.extend(b for b in blocks if b.start_byte == b.end_byte)
-    return sorted(found, key=lambda n: n.start_byte)
-
-
-WIDE_ERROR = 10_000  # top-level nodes of a tree with errors: a query takes ~50 ms there
-
-
-@cache
-def _blocks(spec: LanguageSpec) -> ts.Query:
-    return ts.Query(spec.language, "(block) @block")
 
 
 def _continues(text: str) -> bool:
