@@ -17,7 +17,8 @@ and, beside it, to the same server with the same prefix and suffix as a bare FIM
 line for one-line holes, the whole text for blocks, the first fenced block of a chat reply.
 Greedy decoding: the same model gives the same table. ``--answers FILE`` remembers raw
 answers by request, so a change to post-processing is measured again without the model.
-Everything printed is a measurement; nothing is asserted.
+``--without NAME`` switches a post-processing lever off (``postprocess.LEVERS``) to
+measure what it is worth. Everything printed is a measurement; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from tandem.chat_prompts import extract_code  # noqa: E402
 from tandem.completion import read_answer  # noqa: E402
 from tandem.config import load_settings  # noqa: E402
 from tandem.context.languages import language_for_path  # noqa: E402
+from tandem.context.postprocess import LEVERS  # noqa: E402
 from tandem.evaluation.holes import PLACEMENTS, Hole, cut_holes  # noqa: E402
 from tandem.evaluation.metrics import Score, score, summarise  # noqa: E402
 from tandem.evaluation.runner import Filled, fill  # noqa: E402
@@ -210,7 +212,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--answers", help="JSON file remembering raw answers by request")
     parser.add_argument("--details", help="write every hole's expected and filled text here")
+    parser.add_argument(
+        "--without",
+        nargs="+",
+        default=[],
+        choices=sorted(LEVERS),
+        help="switch post-processing levers off, to measure what each is worth",
+    )
     args = parser.parse_args()
+    for name in args.without:
+        LEVERS[name] = False
     os.environ.pop("TANDEM_MODEL_PATH", None)
     asyncio.run(run(args))
 
