@@ -43,6 +43,7 @@ __all__ = ["at_empty_body", "postprocess", "wants_block"]
 
 QUOTES = "\"'`"
 MAX_REPEATS = 2  # a line may come twice in a row: a third time is a loop
+STATEMENTS = ("statement", "declaration", "definition")  # node types that are statements
 # The rules added after measuring them on bench/quality.py; the bench switches one off
 # (``--without NAME``) to measure what it is worth. Nothing else changes this.
 LEVERS = {
@@ -84,35 +85,35 @@ def postprocess(
 
 
 def _one_statement(lines: list[str], site: Site) -> list[str]:
-    """On a blank line inside a block that goes on below (the next line at the cursor's
-    indentation), end after the first statement: the code after the cursor is already
-    written, and a model asked for a block there rewrites it (rule 3b)."""
+    """On a blank line between statements (not an empty body: code follows, no deeper
+    than the cursor), end after the first statement: the code after the cursor is
+    already written, and a model asked for a block there rewrites it (rule 3b)."""
     if not site.blank or not site.next_lines or not site.before:
         return lines
-    if site.next_lines[0][: len(site.before)] != site.before or indent(site.next_lines[0]) != len(
-        site.before
-    ):
+    if indent(site.next_lines[0]) > len(site.before):
         return lines
     if at_empty_body(site.prefix + site.suffix, len(site.prefix), site.spec):
         return lines
-    if site.spec is not None:
-        text = "\n".join(lines)
-        data, p = text.encode(), site.p
-        node = site.tree(text).root_node.descendant_for_byte_range(p, p)
-        statement = None
-        while node is not None and node.parent is not None and node.start_byte == p:
-            statement, node = node, node.parent
-        if statement is not None and not statement.has_error and statement.end_byte < p + len(data):
-            end = data.find(b"\n", statement.end_byte - p)
-            if end >= 0:
-                return _trim_blank(data[:end].decode("utf-8", "ignore").split("\n"))
+    if site.spec is None:
+        return lines  # without a grammar a statement's end is a guess
+    text = "\n".join(lines)
+    data, p = text.encode(), site.p
+    root = site.tree(text).root_node
+    node = root.descendant_for_byte_range(p, p)
+    statement = None
+    while node is not None and node.start_byte == p and node.type not in site.spec.block_types:
+        if any(kind in node.type for kind in STATEMENTS):
+            statement = node
+        node = node.parent
+    if statement is not None and not statement.has_error:
+        end = data.find(b"\n", statement.end_byte - p)
+        return _trim_blank(data[:end].decode("utf-8", "ignore").split("\n")) if end >= 0 else lines
+    if not site.indented:
         return lines
-    column = len(site.before)
-    kept = [lines[0]]
-    for line in lines[1:]:
-        joined = "\n".join(kept)
+    column, kept = len(site.before), [lines[0]]
+    for line in lines[1:]:  # the tree has errors here: by indentation
         deeper = line.strip() and indent(line) > column
-        if _continues(joined) or deeper:
+        if _continues("\n".join(kept)) or deeper or kept[-1].lstrip().startswith("@"):
             kept.append(line)
             continue
         break
