@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 HOLE = "<FILL_HERE>"
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n`]*$")
+ALIGN_MIN = 2  # the prefix's last non-blank lines a restatement must repeat, at least
 ALIGN = 3  # prefix lines (non-blank) that place the cursor line; suffix lines that end it
 
 
@@ -88,8 +89,8 @@ def _restated(prefix: str, suffix: str, code: str, closed: bool) -> tuple[int, R
         score = _matched_above(lines[:i], above) * 2 + (1 if head else 0)
         if score > best_score:
             best_i, best_score = i, score
-    if best_i < 0 or (best_score < 2 and len(above) > 0):
-        return 0, None
+    if best_i < 0 or best_score < 2 * min(len(above), ALIGN_MIN):
+        return 0, None  # one matching line (a ``)`` or ``return x``) places nothing
     first = lines[best_i]
     start = _after_head(first, before)
     if start is None:
