@@ -29,10 +29,10 @@ around the cursor (``multiline.window``). Whether to ask for many lines at all i
 6. Many lines: new ERROR/MISSING nodes end the text at the line of the first one
    inside it, then last lines go until none are new.
 7. "" if the file has more ERROR/MISSING nodes than without the completion (less
-   the hole it fills: a MISSING expression, or the empty body a block fills), unless
-   the first line alone passes that check: then the first line.
+   the hole it fills: a MISSING expression, or the empty body a block fills). (Rule 6
+   already ends a block at its last good line, so a good first line is never lost.)
 
-Rules 3b, 4's normalising and 7's first line were measured on ``bench/quality.py``
+Rule 3b and 4's normalising were measured on ``bench/quality.py``
 (``LEVERS``); chat replies reach here already reduced to the hole's text
 (``chatreply.recover_hole``).
 """
@@ -57,7 +57,6 @@ STATEMENTS = ("statement", "declaration", "definition")  # node types that are s
 LEVERS = {
     "statement_end": True,  # rule 3b: mid-block, one statement
     "normalised_suffix": True,  # rule 4: lines compared with whitespace normalised
-    "keep_first_line": True,  # rule 7: a good first line survives a bad rest
 }
 
 
@@ -84,12 +83,7 @@ def postprocess(
         return text
     if multiline:
         text = _cut_errors(text, site)
-    if site.count(text) <= site.base(multiline):
-        return text
-    first = text.split("\n", 1)[0].rstrip()
-    if LEVERS["keep_first_line"] and "\n" in text and site.count(first) <= site.base(False):
-        return first
-    return ""
+    return text if site.count(text) <= site.base(multiline) else ""
 
 
 def _one_statement(lines: list[str], site: Site) -> list[str]:
