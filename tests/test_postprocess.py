@@ -566,3 +566,12 @@ def test_a_large_file_is_read_in_a_window_of_whole_statements():
     assert decide("java", source)
     assert complete("java", source, completion) == "int s = 0;\n        return s;"
     assert complete("java", source, "return xs[0] +;") == ""
+
+
+def test_an_over_indented_first_line_moves_alone():
+    """Code models at an indented cursor often indent the first line once more and write the
+    rest at the file's own columns: the rest is not pushed deeper with it."""
+    source = "def f(x):\n    if x:\n        █\n    return x\n"
+    assert complete("python", source, "    y = 1\n    return y\n") == "y = 1"
+    source = "def f(x):\n\tif x:\n\t\t█\n\treturn x\n"
+    assert complete("python", source, "\ty = 1\n\treturn y\n") == "y = 1"

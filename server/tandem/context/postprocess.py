@@ -57,6 +57,7 @@ STATEMENTS = ("statement", "declaration", "definition")  # node types that are s
 LEVERS = {
     "statement_end": True,  # rule 3b: mid-block, one statement
     "normalised_suffix": True,  # rule 4: lines compared with whitespace normalised
+    "absolute_rest": True,  # rule 1: an over-indented first line moves alone
 }
 
 
@@ -144,7 +145,14 @@ def _reindent(lines: list[str], site: Site) -> list[str]:
     else:
         return lines
     text, original = "\n".join(moved), "\n".join(lines)
-    return moved if site.count(text) <= site.count(original) else lines
+    best = moved if site.count(text) <= site.count(original) else lines
+    if first and LEVERS["absolute_rest"]:
+        # Code models at an indented cursor often indent the first line once more and
+        # write the rest at the file's own columns: then only the first line moves.
+        stripped = [lines[0][first:], *lines[1:]]
+        if site.count("\n".join(stripped)) <= site.count("\n".join(best)):
+            return stripped
+    return best
 
 
 def _relative(lines: list[str], column: int) -> bool:
