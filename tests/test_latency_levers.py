@@ -105,7 +105,8 @@ POSTPROCESS_CASES = [
 def test_postprocess_from_the_documents_tree_answers_as_from_scratch():
     """Candidates parsed incrementally from the editor's tree: the same trees, the same text."""
     from tandem.context.multiline import parse
-    from tandem.context.postprocess import _Site, postprocess
+    from tandem.context.postprocess import postprocess
+    from tandem.context.site import Site
 
     for name, marked, completion, multiline in POSTPROCESS_CASES:
         spec = language_for_path(Path(name))
@@ -115,7 +116,7 @@ def test_postprocess_from_the_documents_tree_answers_as_from_scratch():
         fresh = postprocess(prefix, completion, suffix, spec, multiline=multiline)
         reused = postprocess(prefix, completion, suffix, spec, multiline=multiline, tree=tree)
         assert reused == fresh, name
-        site = _Site(prefix, suffix, spec, tree)
+        site = Site(prefix, suffix, spec, tree)
         for cut in range(len(completion) + 1):
             text = completion[:cut]
             scratch = parse(spec, prefix + text + suffix)

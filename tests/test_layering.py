@@ -21,7 +21,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("tandem.config",),
     ("tandem.context",),
     ("tandem.workspace", "tandem.completion", "tandem.chat_prompts"),
-    ("tandem.session", "tandem.inflight", "tandem.pace", "tandem.assist", "tandem.review"),
+    ("tandem.session", "tandem.inflight", "tandem.pace", "tandem.assist", "tandem.review",
+     "tandem.evaluation"),
     ("tandem.lsp",),
     ("tandem.cli",),
 ]

@@ -479,16 +479,38 @@ def test_an_object_literal_stops_at_its_closing_brace():
     assert complete("javascript", source, completion) == "b: 2,\n  c: 3,"
 
 
-def test_an_early_return_like_the_next_line_does_not_cut_the_block():
+def test_an_early_return_like_the_next_line_does_not_cut_the_statement():
+    """Mid-block, one statement: the ``if`` with its body, though its ``return`` is the
+    next line's text; the model's rewrite of the code below goes (rule 3b)."""
     source = "function f(xs) {\n  const out = [];\n  █\n  return out;\n}\n"
     completion = "if (!xs) {\n    return out;\n  }\n  for (const x of xs) out.push(x);"
-    assert complete("javascript", source, completion) == completion
+    assert complete("javascript", source, completion) == "if (!xs) {\n    return out;\n  }"
 
 
 def test_an_early_return_in_python_is_told_apart_by_its_indentation():
     source = "def f(xs):\n    out = []\n    █\n    return out\n"
     completion = "if not xs:\n        return out\n    out.extend(xs)"
-    assert complete("python", source, completion) == completion
+    assert complete("python", source, completion) == "if not xs:\n        return out"
+
+
+def test_mid_block_the_model_rewriting_the_rest_keeps_one_statement():
+    """The failure class of issue 18: the right line, then the lines the file already has."""
+    source = "def f(a):\n    █\n    return ret\n"
+    completion = "ret = a * 2\n    print(ret)\n    return ret\n"
+    assert complete("python", source, completion) == "ret = a * 2"
+
+
+def test_at_the_end_of_a_block_many_lines_still_come():
+    source = "def f(a):\n    b = a\n    █\n"
+    completion = "c = b * 2\n    return c\n"
+    assert complete("python", source, completion) == "c = b * 2\n    return c"
+
+
+def test_suffix_lines_are_recognised_with_other_spacing():
+    """Rule 4 compares normalised lines: ``foo( x )`` and ``foo(x)`` are the same line."""
+    source = "if (a) {\n  █\n}\nrun(x, y);\n"
+    completion = "go();\n}\nrun(x,  y);\nmore();"
+    assert complete("javascript", source, completion) == "go();"
 
 
 # --- never fails -------------------------------------------------------------------------
@@ -544,3 +566,12 @@ def test_a_large_file_is_read_in_a_window_of_whole_statements():
     assert decide("java", source)
     assert complete("java", source, completion) == "int s = 0;\n        return s;"
     assert complete("java", source, "return xs[0] +;") == ""
+
+
+def test_an_over_indented_first_line_moves_alone():
+    """Code models at an indented cursor often indent the first line once more and write the
+    rest at the file's own columns: the rest is not pushed deeper with it."""
+    source = "def f(x):\n    if x:\n        █\n    return x\n"
+    assert complete("python", source, "    y = 1\n    return y\n") == "y = 1"
+    source = "def f(x):\n\tif x:\n\t\t█\n\treturn x\n"
+    assert complete("python", source, "\ty = 1\n\treturn y\n") == "y = 1"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tandem.cache import CompletionCache, request_key
+from tandem.context.chatreply import recover_hole
 from tandem.context.engine import ContextEngine, Cursor
 from tandem.context.postprocess import postprocess, wants_block
 from tandem.context.prompt import Prompt, PromptBudget
@@ -92,11 +93,13 @@ def prepare_sync(
             cursor = engine.parse(cursor)
     with stage("multiline"):
         multiline = wants_block(cursor.text, cursor.offset, cursor.spec, cursor.tree)
-    request = FimRequest(
-        prefix="",
-        max_tokens=max_tokens if multiline else min(max_tokens, SINGLE_LINE_MAX_TOKENS),
-        temperature=temperature,
-    )
+    if client.template.kind == "chat":
+        # A chat model often restates the code it was shown before and after the hole:
+        # room for that, and reading stops once the hole is whole (``read_prepared``).
+        max_tokens += budget.total
+    elif not multiline:
+        max_tokens = min(max_tokens, SINGLE_LINE_MAX_TOKENS)
+    request = FimRequest(prefix="", max_tokens=max_tokens, temperature=temperature)
     prompt = engine.prompt(client, tokenizer, cursor, budget, request, neighbours)
     return Prepared(prompt, multiline, cursor)
 
@@ -170,19 +173,35 @@ async def generate(
     client: ModelClient, prepared: Prepared, on_piece: Callable[[str], None] | None = None
 ) -> str:
     """Send the rendered request and clean up the answer for insertion at the cursor."""
-    raw = await read_answer(client, prepared.wire, prepared.prompt.request.max_tokens,
-                            prepared.multiline, on_piece)  # fmt: skip
-    text, offset = prepared.cursor.text, prepared.cursor.offset
+    raw = await read_prepared(client, prepared, on_piece)
     with stage("postprocess"):
-        cleaned = await asyncio.to_thread(
-            postprocess,
-            text[:offset],
-            raw,
-            text[offset:],
-            prepared.cursor.spec,
-            multiline=prepared.multiline,
-            tree=prepared.cursor.tree,
-        )
+        return await asyncio.to_thread(clean, prepared, raw)
+
+
+async def read_prepared(
+    client: ModelClient, prepared: Prepared, on_piece: Callable[[str], None] | None = None
+) -> str:
+    """The raw answer as the pipeline reads it: a chat reply until it holds the hole."""
+    until = None
+    if prepared.wire.chat:
+        text, offset = prepared.cursor.text, prepared.cursor.offset
+        prefix, suffix = text[:offset], text[offset:]
+        until = lambda answer: recover_hole(prefix, suffix, answer).complete  # noqa: E731
+    return await read_answer(client, prepared.wire, prepared.prompt.request.max_tokens,
+                             prepared.multiline, on_piece, until)  # fmt: skip
+
+
+def clean(prepared: Prepared, raw: str) -> str:
+    """The model's raw answer cut to what belongs at the cursor (CPU-bound).
+
+    A chat reply is first reduced to the hole's text (``recover_hole``).
+    """
+    text, offset = prepared.cursor.text, prepared.cursor.offset
+    prefix, suffix = text[:offset], text[offset:]
+    if prepared.wire.chat:
+        raw = recover_hole(prefix, suffix, raw).text or ""
+    cleaned = postprocess(prefix, raw, suffix, prepared.cursor.spec,
+                          multiline=prepared.multiline, tree=prepared.cursor.tree)  # fmt: skip
     if has_placeholder(cleaned):
         return ""  # the model echoed a redacted secret: never insert it as code
     return cleaned
@@ -194,9 +213,11 @@ async def read_answer(
     max_tokens: int,
     multiline: bool,
     on_piece: Callable[[str], None] | None = None,
+    until: Callable[[str], bool] | None = None,
 ) -> str:
     """The model's answer to ``wire``; for one line, stop reading (and generating) once
-    it is whole. Past ``answer_limit`` characters: an error (``bounded``)."""
+    it is whole; with ``until``, once it says so of the answer so far (asked at each line
+    end). Past ``answer_limit`` characters: an error (``bounded``)."""
     pieces: list[str] = []
     started = multiline  # for one line: a character other than a newline has arrived
     stream = bounded(client.send(wire), max_tokens, client.describe())
@@ -210,6 +231,10 @@ async def read_answer(
             pieces.append(piece)
             if on_piece is not None:
                 on_piece(piece)
+            if until is not None:
+                if "\n" in piece and until("".join(pieces)):
+                    break
+                continue
             if not started:
                 piece = piece.lstrip("\n")
                 started = bool(piece)

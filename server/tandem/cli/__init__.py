@@ -1,4 +1,4 @@
-"""The ``tandem`` command: complete, context, chat, serve, doctor, review.
+"""The ``tandem`` command: complete, context, chat, serve, doctor, review, eval.
 
 Every failure a user can cause or fix prints one line on stderr saying what
 failed and what to do, and exits with its own code (see ``EXIT_CODES``); the
@@ -21,6 +21,7 @@ from tandem.cli.commands import (
     run_review,
     run_serve,
 )
+from tandem.cli.evaluate import run_eval
 from tandem.config import ConfigError
 from tandem.models.errors import ModelError
 from tandem.models.redact import install_log_redaction, redact_log
@@ -34,6 +35,7 @@ COMMANDS = {
     "chat": run_chat,
     "doctor": run_doctor,
     "review": run_review,
+    "eval": run_eval,
 }
 
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from tandem import __version__
+from tandem.evaluation.holes import PLACEMENTS
 from tandem.review import exits
 from tandem.review.formats import FORMATS as REVIEW_FORMATS
 from tandem.review.limits import (
@@ -85,6 +86,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the language server (stdio, or --tcp HOST:PORT)")
     p.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
     p.add_argument("--log-level", default="WARNING", help="stderr log level (DEBUG, INFO, ...)")
+    _common(p)
+
+    p = sub.add_parser("eval", help="measure completion quality on holes cut from your code")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="files or folders to cut holes from (default: the current folder)",
+    )
+    p.add_argument("--holes", type=_positive, default=20, help="holes per placement")
+    p.add_argument("--placements", nargs="+", choices=PLACEMENTS, default=list(PLACEMENTS))
+    p.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="CONFIG",
+        help="more configurations, each KEY=VALUE[,KEY=VALUE...] on top of the "
+        "settings (model=..., fim=..., context_tokens=..., provider=...)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="which holes (the same seed: the same)")
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     _common(p)
 
     p = sub.add_parser("doctor", help="show settings and where they came from; test each model")

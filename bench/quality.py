@@ -1,0 +1,230 @@
+"""Completion quality: holes cut from real code, filled by Tandem and by the bare model.
+
+Run from the project root (a GGUF code model; see README "Completion quality")::
+
+    .venv/bin/python bench/quality.py --model-path /work/models/qwen0.5b.gguf --holes 40
+    .venv/bin/python bench/quality.py --url http://127.0.0.1:8080 --holes 40   # a running llama.cpp
+
+The corpus is the pure-Python source of packages installed in this venv (pathspec,
+unidiff, attrs, packaging, idna: permissively licensed, and no model here wrote them),
+copied into a scratch workspace. Holes: ``line``, ``block`` and ``midline`` placements
+(``tandem.evaluation.holes``). Paths: ``fim`` (the openai provider with the model's FIM
+tokens on llama.cpp's ``/v1/completions``) and ``chat`` (the ``chat`` template on
+``/v1/chat/completions``: what chat-only deployments get). Each hole goes through the real
+pipeline (``tandem.evaluation.runner``: prepare, read_answer, clean, as ``tandem complete``)
+and, beside it, to the same server with the same prefix and suffix as a bare FIM prompt
+(or the bare hole-filling chat), its answer taken as an editor would show it: the first
+line for one-line holes, the whole text for blocks, the first fenced block of a chat reply.
+Greedy decoding: the same model gives the same table. ``--answers FILE`` remembers raw
+answers by request, so a change to post-processing is measured again without the model.
+``--without NAME`` switches a post-processing lever off (``postprocess.LEVERS``) to
+measure what it is worth. Everything printed is a measurement; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tables import table
+
+ROOT = Path(__file__).resolve().parent.parent
+
+from tandem.chat_prompts import extract_code  # noqa: E402
+from tandem.completion import read_answer  # noqa: E402
+from tandem.config import load_settings  # noqa: E402
+from tandem.context.languages import language_for_path  # noqa: E402
+from tandem.context.postprocess import LEVERS  # noqa: E402
+from tandem.evaluation.holes import PLACEMENTS, Hole, cut_holes  # noqa: E402
+from tandem.evaluation.metrics import Score, score, summarise  # noqa: E402
+from tandem.evaluation.runner import Filled, fill  # noqa: E402
+from tandem.workspace import Workspace, open_workspace  # noqa: E402
+
+PACKAGES = ("pathspec", "unidiff", "attr", "packaging", "idna")
+SKIP_FILES = ("idnadata.py", "uts46data.py", "_version.py", "__init__.py")
+PATHS = ("fim", "chat")
+
+
+def corpus(dest: Path) -> list[Path]:
+    """The packages' Python files, copied under ``dest`` (the scratch workspace)."""
+    import importlib
+
+    files: list[Path] = []
+    for name in PACKAGES:
+        package = Path(importlib.import_module(name).__file__ or "").parent
+        for src in sorted(package.rglob("*.py")):
+            if src.name in SKIP_FILES or "test" in src.name:
+                continue
+            target = dest / name / src.relative_to(package)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target)
+            files.append(target)
+    return files
+
+
+def pick(files: list[Path], placement: str, count: int, seed: int) -> list[Hole]:
+    every: list[Hole] = []
+    for path in files:
+        spec = language_for_path(path)
+        if spec is not None:
+            every += cut_holes(path, path.read_text(), spec, placement, 10**6, seed)
+    rng = random.Random(f"{seed}:{placement}")
+    return sorted(rng.sample(every, min(count, len(every))), key=lambda h: (str(h.path), h.line))
+
+
+def start_server(model: Path, ctx: int) -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, "-m", "tandem.models.llamaserver", "--model", str(model),
+               "--ctx", str(ctx), "--threads", "1", "--parallel", "1"]  # fmt: skip
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit(f"the model server did not start ({proc.wait()})")
+    return proc, json.loads(line)["url"]
+
+
+def workspace(root: Path, url: str, path: str, args: argparse.Namespace) -> Workspace:
+    keys = {
+        "completion.provider": "openai",
+        "completion.endpoint": url + "/v1",
+        "completion.model": "qwen2.5-coder",
+        "completion.fim": "qwen" if path == "fim" else "chat",
+        "completion.temperature": 0.0,
+        "completion.max_tokens": args.max_tokens,
+        "completion.context_tokens": args.budget,
+        "timeout": 600,
+    }
+    settings = load_settings(root, environ={"HOME": str(root)}, overrides=keys)
+    settings = dataclasses.replace(settings, cache_dir=root / ".cache")
+    return open_workspace(settings, root, cache=None)
+
+
+async def alone(ws: Workspace, filled: Filled, answers: dict[str, str]) -> tuple[str, float]:
+    """The same model asked directly: the bare FIM prompt (or chat) on the same prefix/suffix."""
+    prepared = filled.prepared
+    client, wire = ws.models.completion, prepared.wire
+    parts = {p.kind: p.text for p in prepared.prompt.parts}
+    prefix, suffix = parts.get("prefix", ""), parts.get("suffix", "")
+    template = client.template
+    if wire.chat:
+        spec = prepared.cursor.spec
+        messages = template.render_chat(prefix, suffix, language=spec.name if spec else None)
+        body = {**wire.body, "messages": messages}
+    else:
+        body = {**wire.body, "prompt": template.render(prefix, suffix)}
+    bare = dataclasses.replace(wire, body=body)
+    key = json.dumps(["alone", bare.path, body], sort_keys=True)
+    started = time.perf_counter()
+    raw = answers.get(key)
+    if raw is None:
+        block = prepared.multiline or wire.chat
+        raw = await read_answer(client, bare, prepared.prompt.request.max_tokens, block)
+        answers[key] = raw
+    elapsed = (time.perf_counter() - started) * 1000
+    if wire.chat:
+        raw = extract_code(raw) or ""
+    if filled.hole.placement != "block":  # an editor shows the bare model's first line
+        raw = (
+            raw.lstrip("\n").split("\n")[0]
+            if not prefix.split("\n")[-1].strip()
+            else (raw.split("\n")[0])
+        )
+    return raw.rstrip(), elapsed
+
+
+async def run(args: argparse.Namespace) -> None:
+    answers: dict[str, str] = {}
+    if args.answers and Path(args.answers).exists():
+        answers = json.loads(Path(args.answers).read_text())
+    proc = None
+    url = args.url
+    if url is None:
+        proc, url = start_server(args.model_path, args.ctx)
+    results: dict[tuple[str, str], tuple[list[Score], list[Score]]] = {}
+    details: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory(prefix="tandem-quality-") as scratch:
+        root = Path(scratch)
+        (root / ".git").mkdir()
+        files = corpus(root)
+        holes = {p: pick(files, p, args.holes, args.seed) for p in args.placements}
+        try:
+            for path in args.paths:
+                ws = workspace(root, url, path, args)
+                try:
+                    for placement, chosen in holes.items():
+                        ours, theirs = [], []
+                        for i, hole in enumerate(chosen):
+                            filled = await fill(ws, hole, answers=answers)
+                            text, ms = await alone(ws, filled, answers)
+                            ours.append(filled.score)
+                            theirs.append(score(text, hole.expected, ms))
+                            details.append({"path": path, "placement": placement,
+                                            "file": str(hole.path.relative_to(root)),
+                                            "line": hole.line, "expected": hole.expected,
+                                            "tandem": filled.text, "alone": text,
+                                            "raw": filled.raw})  # fmt: skip
+                            print(f"\r{path} {placement} {i + 1}/{len(chosen)}", end="",
+                                  file=sys.stderr, flush=True)  # fmt: skip
+                            if args.answers:
+                                Path(args.answers).write_text(json.dumps(answers))
+                        results[(path, placement)] = (ours, theirs)
+                finally:
+                    await ws.aclose()
+        finally:
+            if proc is not None:
+                proc.stdin.close()  # type: ignore[union-attr]
+                proc.wait(timeout=30)
+    print(file=sys.stderr)
+    if args.details:
+        Path(args.details).write_text(json.dumps(details, indent=1, ensure_ascii=False))
+    rows = []
+    for (path, placement), (ours, theirs) in results.items():
+        t, a = summarise(ours), summarise(theirs)
+        rows.append([path, placement, str(t.holes),
+                     f"{a.exact:.0%}", f"{t.exact:.0%}", f"{a.similarity:.3f}",
+                     f"{t.similarity:.3f}", f"{a.empty:.0%}", f"{t.empty:.0%}"])  # fmt: skip
+    headers = ["path", "placement", "holes", "exact alone", "exact Tandem", "edit sim alone",
+               "edit sim Tandem", "empty alone", "empty Tandem"]  # fmt: skip
+    print(table(headers, rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--model-path", type=Path, help="a GGUF file: the bench starts llama.cpp")
+    where.add_argument("--url", help="a running llama.cpp server (http://host:port)")
+    parser.add_argument("--holes", type=int, default=60, help="holes per placement")
+    parser.add_argument("--placements", nargs="+", default=list(PLACEMENTS))
+    parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=PATHS)
+    parser.add_argument("--budget", type=int, default=512, help="prompt tokens (context_tokens)")
+    parser.add_argument("--max-tokens", type=int, default=96)
+    parser.add_argument("--ctx", type=int, default=4096)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--answers", help="JSON file remembering raw answers by request")
+    parser.add_argument("--details", help="write every hole's expected and filled text here")
+    parser.add_argument(
+        "--without",
+        nargs="+",
+        default=[],
+        choices=sorted(LEVERS),
+        help="switch post-processing levers off, to measure what each is worth",
+    )
+    args = parser.parse_args()
+    for name in args.without:
+        LEVERS[name] = False
+    os.environ.pop("TANDEM_MODEL_PATH", None)
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""The chat path: a chat-only model's reply, in each shape it comes in, becomes the hole's text.
+
+Unit cases for ``recover_hole``; then ``tandem complete`` with the ``chat`` template against
+the loopback model server replying in each shape (the whole pipeline, real tree-sitter).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tandem.context.chatreply import recover_hole
+
+from modelserver import Behaviour, ModelServer
+
+TANDEM = str(Path(sys.executable).parent / "tandem")
+
+PREFIX = 'def is_even(n):\n    """Whether n is even."""\n    '
+SUFFIX = "\n\n\ndef is_odd(n):\n    return not is_even(n)\n"
+FILE_FILLED = PREFIX + "return n % 2 == 0" + SUFFIX
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        f"```python\n{FILE_FILLED}```",  # the file restated, fenced
+        FILE_FILLED,  # restated, no fence
+        f"Here is the completed file:\n\n```py\n{FILE_FILLED}```\n\nThe function checks n.",
+        "return n % 2 == 0",  # only the missing code
+        "```python\nreturn n % 2 == 0\n```",  # only the code, fenced
+        "Sure! Fill it with:\n```python\n    return n % 2 == 0\n```\nThat is all.",
+        # restated with the whole file dedented by the model
+        "```\n" + FILE_FILLED.replace("\n    ", "\n  ") + "```",
+    ],
+)
+def test_each_reply_shape_gives_the_hole(reply: str):
+    found = recover_hole(PREFIX, SUFFIX, reply)
+    assert found.text is not None and found.text.strip() == "return n % 2 == 0", reply
+
+
+def test_a_restated_file_is_complete_once_the_suffix_comes_back():
+    partial = "```python\n" + PREFIX + "return n % 2 == 0\n\n\ndef is_odd(n):\n"
+    assert not recover_hole(PREFIX, SUFFIX, partial[:-30]).complete
+    assert recover_hole(PREFIX, SUFFIX, partial + "    return not is_even(n)\n").complete
+
+
+def test_mid_line_hole_in_a_restated_line():
+    prefix, suffix = "total = sum(", ")\nprint(total)\n"
+    reply = "```python\ntotal = sum(values, start=0)\nprint(total)\n```"
+    found = recover_hole(prefix, suffix, reply)
+    assert found.text == "values, start=0" and found.complete
+
+
+def test_a_multi_line_hole_stops_where_the_suffix_starts():
+    prefix = "def f(xs):\n    total = 0\n    "
+    suffix = "\n    return total\n"
+    reply = "def f(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total\n"
+    assert recover_hole(prefix, suffix, reply).text == "for x in xs:\n        total += x"
+
+
+def test_a_reply_that_keeps_the_hole_marker_gives_nothing():
+    found = recover_hole(PREFIX, SUFFIX, "```python\n" + PREFIX + "<FILL_HERE>" + SUFFIX + "```")
+    assert found.text is None
+
+
+def _complete(server: ModelServer, path: Path, line: int, column: int) -> dict:
+    env = {
+        **os.environ,
+        "TANDEM_PROVIDER": "openai",
+        "TANDEM_ENDPOINT": server.url + "/v1",
+        "TANDEM_MODEL": "gpt-4o",  # no FIM family: the chat template
+    }
+    result = subprocess.run(
+        [TANDEM, "complete", f"{path}:{line}:{column}", "--json", "--no-cache"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        f"```python\n{FILE_FILLED}```",
+        FILE_FILLED,
+        f"The hole is the return statement.\n\n```python\n{FILE_FILLED}```\n",
+        "return n % 2 == 0",
+        "Complete it with:\n```python\nreturn n % 2 == 0\n```",
+    ],
+    ids=["fenced-file", "bare-file", "prose-file", "bare-code", "prose-code"],
+)
+def test_complete_through_a_chat_model(model_server: ModelServer, tmp_path: Path, reply: str):
+    path = tmp_path / "ws" / "parity.py"
+    (path.parent / ".git").mkdir(parents=True)
+    path.write_text(PREFIX + SUFFIX)
+    # the reply arrives in small pieces, as a model streams it
+    model_server.default = Behaviour(tokens=[reply[i : i + 7] for i in range(0, len(reply), 7)])
+    out = _complete(model_server, path, 3, 5)
+    assert out["template"] == "chat"
+    assert out["text"] == "return n % 2 == 0"
+    sent = model_server.requests[-1]
+    assert sent.path.endswith("/chat/completions")
+    assert "<FILL_HERE>" in sent.body["messages"][-1]["content"]
+
+
+def test_chat_reading_stops_once_the_hole_is_whole(model_server: ModelServer, tmp_path: Path):
+    """A model that restates the file and then rambles on: the answer is read no further."""
+    path = tmp_path / "ws" / "parity.py"
+    (path.parent / ".git").mkdir(parents=True)
+    path.write_text(PREFIX + SUFFIX)
+    ramble = ["\n# more text the model keeps writing\n"] * 2000
+    pieces = ["```python\n", *FILE_FILLED.splitlines(keepends=True), *ramble]
+    model_server.default = Behaviour(tokens=pieces, delay=0.005)
+    out = _complete(model_server, path, 3, 5)
+    assert out["text"] == "return n % 2 == 0"
+    assert model_server.wait_done(len(model_server.requests) - 1).aborted
