@@ -325,6 +325,12 @@ def junk_text(data: bytes, how: str) -> str:
     return data.decode("utf-8", "surrogateescape")  # invalid bytes become lone surrogates
 
 
+# "No hang" bounds, not speed: a 2.5 MB line is parsed and windowed in about a second alone,
+# but a full test run on 2 loaded cores has stretched that past 20 s.
+HUGE_ANSWER_WITHIN = 60
+NORMAL_ANSWER_WITHIN = 20
+
+
 def test_random_bytes_and_huge_lines_in_documents(model_server: ModelServer, ws: Path):
     """didOpen and didChange with binary junk and megabyte lines; the server answers a normal
     request on a normal file promptly after each."""
@@ -353,18 +359,18 @@ def test_random_bytes_and_huge_lines_in_documents(model_server: ModelServer, ws:
             for _ in range(3):
                 line = data.draw(st.integers(0, lines.line_count + 1), label="line")
                 character = data.draw(st.sampled_from([0, 1, 50, 999_999, UINT_MAX]))
-                answer = h.run(ask(h.client, uri, line, character), timeout=20)
+                answer = h.run(ask(h.client, uri, line, character), timeout=HUGE_ANSWER_WITHIN)
                 assert answered(answer) and answer != "InvalidParams", answer
             # a huge line typed into the middle of it, and a keystroke after that
             middle = lines.position(len(text) // 2)
             insert = junk_text(data.draw(st.binary(max_size=256)), how) + filler(n + 1, huge)
             did_change_raw(h.client, uri, 2, [((middle, middle), insert)])
             did_change_raw(h.client, uri, 3, [((middle, middle), "x")])
-            h.run(ask(h.client, uri, *middle), timeout=20)
+            h.run(ask(h.client, uri, *middle), timeout=HUGE_ANSWER_WITHIN)
             h.alive()
             started = time.monotonic()
             assert h.run(ask(h.client, normal, 1, 11)) == [SUGGESTION]
-            assert time.monotonic() - started < 5
+            assert time.monotonic() - started < NORMAL_ANSWER_WITHIN  # not stuck behind junk
             h.client.text_document_did_close(
                 t.DidCloseTextDocumentParams(t.TextDocumentIdentifier(uri))
             )

@@ -142,6 +142,17 @@ def test_private_keys_cut_by_the_prompt_window():
         assert "<redacted:private-key>" in out
         assert not any(line in out for line in body.split("\n") if len(line) > 20)
         assert out.startswith("x = 1\n") and out.endswith("y = 2\n")
+    # A template's tokens glued to the cut: the window's first or last line shares its
+    # line with <|fim_prefix|> or <|fim_suffix|> (found leaking through `tandem serve`).
+    for glued in (
+        f"<|fim_prefix|>{tail.lstrip(chr(10))}y = 2\n<|fim_suffix|>",
+        f"<|fim_prefix|>x = 1\n{head.rstrip(chr(10))}<|fim_suffix|>y = 2",
+        f"<|fim_prefix|>{middle.rstrip(chr(10))}<|fim_suffix|>y = 2",
+    ):
+        out = redact_text(glued)
+        assert "<redacted:private-key>" in out, out
+        assert not any(line in out for line in body.split("\n") if len(line) > 20), out
+        assert "<|fim_prefix|>" in out and "<|fim_suffix|>" in out
 
 
 def test_body_strings_only():

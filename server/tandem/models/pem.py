@@ -36,6 +36,10 @@ KEY_LINE = re.compile(
     r"""[ \t]*["']?(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])[A-Za-z0-9+/]{64}(?:\\n)?["']?,?"""
 )
 KEY_LINE_RUN = 4
+# A body line glued to other text on the key's first or last line: a prompt template's
+# token (``<|fim_prefix|>``, ``<|fim_suffix|>``) sits right against a window cut inside a key.
+GLUED_HEAD = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}(?:\\n)?[\"',]*$")
+GLUED_TAIL = re.compile(r"^[ \t\"']*[A-Za-z0-9+/]{40,}={0,2}")
 
 
 def _body_line(line: str) -> bool:
@@ -88,7 +92,7 @@ def _backward(text: str, end: int) -> int:
 def pem_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, kind) of private keys in ``text``, whole or cut off."""
     if "PRIVATE KEY" not in text:
-        return _key_lines(text)
+        return [_glued(text, span) for span in _key_lines(text)]
     spans: list[tuple[int, int, str]] = []
     covered_to = 0
     for begin in BEGIN.finditer(text):
@@ -106,7 +110,26 @@ def pem_spans(text: str) -> list[tuple[int, int, str]]:
             if _base64_chars(text[start : end.start()]) >= 16:
                 spans.append((start, end.end(), KIND))
     spans.extend(_key_lines(text))
-    return spans
+    return [_glued(text, span) for span in spans]
+
+
+def _glued(text: str, span: tuple[int, int, str]) -> tuple[int, int, str]:
+    """``span`` grown over a body line that shares its line with other text at either end."""
+    start, end, kind = span
+    line_start = text.rfind("\n", 0, start) + 1
+    if not text[line_start:start].strip() and line_start > 0:
+        before = text[text.rfind("\n", 0, line_start - 1) + 1 : line_start - 1]
+        head = GLUED_HEAD.search(before)
+        if head is not None:
+            start = line_start - 1 - len(before) + head.start()
+    line_end = text.find("\n", end)
+    if line_end >= 0 and not text[end:line_end].strip(DECORATION):
+        after_end = text.find("\n", line_end + 1)
+        after = text[line_end + 1 : len(text) if after_end < 0 else after_end]
+        tail = GLUED_TAIL.match(after)
+        if tail is not None:
+            end = line_end + 1 + tail.end()
+    return start, end, kind
 
 
 def _key_lines(text: str) -> list[tuple[int, int, str]]:
