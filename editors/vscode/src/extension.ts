@@ -22,7 +22,7 @@ import { actionEdit, chatArgumentsOf, explainArguments, findAction, rangeOrLine,
 import { ChatDeltas, Conversation, type ChatArguments } from './protocol/chat';
 import { chatPage, rangeLabel, renderTranscript, type FromPanel, type ToPanel, type TranscriptTurn } from './protocol/chatView';
 import { contextInvocation, parseContext, renderContext } from './protocol/context';
-import { CHANGED_WARNING, FIX_SCHEME, FixPreviews, proposeFix } from './fix';
+import { APPLY, CHANGED_WARNING, DISCARD, FIX_SCHEME, FixPreviews, proposeFix } from './fix';
 import { describeError, isCancellation } from './protocol/errors';
 import { requestInline } from './protocol/inline';
 import { CHAT_COMMAND, STATUS, rpcOf, type Rpc } from './protocol/rpc';
@@ -131,6 +131,8 @@ class Tandem {
 			vscode.commands.registerCommand('tandem.chatAboutSelection', () => this.chatAboutSelection()),
 			vscode.commands.registerCommand('tandem.explainSelection', () => this.explainSelection()),
 			vscode.commands.registerCommand('tandem.fixSelection', (target?: unknown) => this.fixSelection(target)),
+			vscode.commands.registerCommand('tandem.applyFix', (uri?: unknown) => this.fixes.answer(APPLY, uri)),
+			vscode.commands.registerCommand('tandem.discardFix', (uri?: unknown) => this.fixes.answer(DISCARD, uri)),
 			vscode.commands.registerCommand('tandem.showContext', () => this.showContext()),
 			vscode.commands.registerCommand('tandem.restartServer', () => this.restart()),
 			vscode.commands.registerCommand('tandem.setApiKey', () => this.setApiKey()),

@@ -5,7 +5,9 @@
  *
  * The question is a non-modal notification on purpose: a modal dialog would block the
  * workbench, so the diff behind it could not be scrolled or read past its first screen
- * (code-server and desktop VS Code alike). Dismissing the notification is "Discard".
+ * (code-server and desktop VS Code alike). As VS Code hides an information toast after a
+ * while, the diff editor's title bar carries the same two buttons (tandem.applyFix,
+ * tandem.discardFix); closing the toast or the diff editor is "Discard".
  */
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
@@ -31,9 +33,15 @@ export interface Proposal {
 
 export type Outcome = 'applied' | 'discarded' | 'changed' | 'refused' | 'unchanged';
 
-/** The proposed texts, one per shown fix, read-only (nothing is written to disk). */
+type Decision = typeof APPLY | typeof DISCARD;
+
+/**
+ * The fixes on screen: their proposed texts (read-only documents, nothing is written to
+ * disk) and the decisions still open, one per diff editor.
+ */
 export class FixPreviews implements vscode.TextDocumentContentProvider {
 	private readonly texts = new Map<string, string>();
+	private readonly pending = new Map<string, (decision: Decision) => void>();
 	private count = 0;
 
 	put(document: vscode.Uri, text: string): vscode.Uri {
@@ -47,11 +55,54 @@ export class FixPreviews implements vscode.TextDocumentContentProvider {
 
 	drop(uri: vscode.Uri): void {
 		this.texts.delete(uri.toString());
+		this.pending.delete(uri.toString());
 	}
 
 	provideTextDocumentContent(uri: vscode.Uri): string {
 		return this.texts.get(uri.toString()) ?? '';
 	}
+
+	/** The first of: a button of the notification, a button of the diff editor's title, the diff closed. */
+	decide(right: vscode.Uri, question: string): Promise<Decision> {
+		return new Promise<Decision>((resolve) => {
+			const key = right.toString();
+			const closed = vscode.window.tabGroups.onDidChangeTabs((event) => {
+				if (event.closed.some((tab) => isDiffOf(tab, right))) {
+					settle(DISCARD);
+				}
+			});
+			const settle = (decision: Decision): void => {
+				if (this.pending.get(key) === settle) {
+					this.pending.delete(key);
+					closed.dispose();
+					resolve(decision);
+				}
+			};
+			this.pending.set(key, settle);
+			// Not sticky in VS Code: the toast may slide into the notification centre after a
+			// while; the diff editor's title buttons stay. Closing the toast is Discard.
+			void vscode.window.showInformationMessage(question, APPLY, DISCARD).then((choice) =>
+				settle(choice === APPLY ? APPLY : DISCARD),
+			);
+		});
+	}
+
+	/** "Apply fix" / "Discard fix" from the diff editor's title (`uri`: its right side). */
+	answer(decision: Decision, uri?: unknown): void {
+		const wanted = uri instanceof vscode.Uri ? uri.toString() : undefined;
+		const active = vscode.window.activeTextEditor?.document.uri.toString();
+		const key = [wanted, active].find((k) => k !== undefined && this.pending.has(k))
+			?? (this.pending.size === 1 ? [...this.pending.keys()][0] : undefined);
+		if (key === undefined) {
+			void vscode.window.showInformationMessage('Tandem: no proposed fix is waiting for an answer.');
+			return;
+		}
+		this.pending.get(key)!(decision);
+	}
+}
+
+function isDiffOf(tab: vscode.Tab, right: vscode.Uri): boolean {
+	return tab.input instanceof vscode.TabInputTextDiff && tab.input.modified.toString() === right.toString();
 }
 
 /** The document's text with `edits` applied, at the document's own offsets. */
@@ -72,9 +123,7 @@ function applied(document: vscode.TextDocument, edits: readonly TextEdit[]): str
 }
 
 async function closeDiff(right: vscode.Uri): Promise<void> {
-	const tabs = vscode.window.tabGroups.all.flatMap((group) =>
-		group.tabs.filter((tab) => tab.input instanceof vscode.TabInputTextDiff && tab.input.modified.toString() === right.toString()),
-	);
+	const tabs = vscode.window.tabGroups.all.flatMap((group) => group.tabs.filter((tab) => isDiffOf(tab, right)));
 	if (tabs.length) {
 		await vscode.window.tabGroups.close(tabs);
 	}
@@ -102,12 +151,8 @@ export async function proposeFix(previews: FixPreviews, fix: Proposal): Promise<
 		const first = fix.range.start.line + 1;
 		const last = Math.max(first, fix.range.end.line + (fix.range.end.character > 0 ? 1 : 0));
 		const lines = first === last ? `${first}` : `${first}-${last}`;
-		const choice = await vscode.window.showInformationMessage(
-			`Tandem: apply the proposed fix to ${name}:${lines}?`,
-			APPLY,
-			DISCARD,
-		);
-		if (choice !== APPLY) {
+		const decision = await previews.decide(right, `Tandem: apply the proposed fix to ${name}:${lines}?`);
+		if (decision !== APPLY) {
 			return 'discarded';
 		}
 		if (document.version !== fix.version) {
@@ -121,7 +166,7 @@ export async function proposeFix(previews: FixPreviews, fix: Proposal): Promise<
 		}
 		return 'applied';
 	} finally {
-		await closeDiff(right);
 		previews.drop(right);
+		await closeDiff(right);
 	}
 }

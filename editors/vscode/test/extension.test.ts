@@ -282,17 +282,39 @@ describe('the extension, activated in Node against the real server', () => {
 		assert.equal(document.text, before);
 	});
 
+	/** Run Fix leaving the notification unanswered; `act` (the person) sees the diff and decides. */
+	const fixWhile = async (act: (diff: FakeState['diffs'][number]) => Promise<unknown>) => {
+		const diffs = state.diffs.length;
+		const running = fix((message, items) => {
+			asked.push({ message, items });
+			return new Promise<undefined>(() => undefined); // the toast was never clicked
+		});
+		const diff = await waitFor('the diff editor', () => state.diffs[diffs]);
+		await act(diff);
+		return running;
+	};
+
+	test("Fix: the diff editor's title button Discard, or closing the diff, changes nothing", async () => {
+		const before = document.text;
+		const discarded = await fixWhile(async (diff) => state.commands.get('tandem.discardFix')!(diff.right));
+		assert.ok(discarded.diff.closed);
+		const closed = await fixWhile(async () => vscodeApi.window.tabGroups.close(state.tabs[0]));
+		assert.ok(closed.diff.closed);
+		assert.equal(discarded.applied + closed.applied, 0);
+		assert.equal(document.text, before);
+		assert.deepEqual(state.tabs, []);
+	});
+
 	test('Fix: a document changed while the diff is shown refuses to apply', async () => {
 		const before = document.text;
 		const typed = '# typed while the diff was open\n';
-		const { diff, applied } = await fix(async (message, items) => {
-			asked.push({ message, items });
-			// The person types at the end of the file before clicking Apply.
+		const { diff, applied } = await fixWhile(async () => {
+			// The person types at the end of the file, then clicks Apply in the diff's title.
 			const end = document.positionAt(document.text.length);
 			const edit = new WorkspaceEdit();
 			edit.replace(document.uri, new Range(end, end), typed);
 			await vscodeApplyEdit(edit);
-			return 'Apply';
+			await state.commands.get('tandem.applyFix')!();
 		});
 		assert.ok(diff?.closed);
 		assert.equal(applied, 1, 'only the typing was applied');
@@ -309,7 +331,7 @@ describe('the extension, activated in Node against the real server', () => {
 		assert.equal(document.text, before);
 	});
 
-	test('Fix: an edit outside the selection (a faulty server) is refused, nothing shown or changed', async () => {
+	test('Fix: an edit outside the selection (a faulty server) is refused: no diff, nothing changed', async () => {
 		// A relay in front of the real server that widens the range Fix resolves to line 1:
 		// the server then answers with an edit from the top of the file.
 		const relay = writeFile(
