@@ -31,6 +31,8 @@ from vscode_workbench import Workbench
 pytestmark = pytest.mark.timeout(900)  # code-server and Chromium on a loaded 2-core machine
 
 ARTIFACTS = Path(os.environ.get("TANDEM_E2E_ARTIFACTS") or ROOT / "e2e-artifacts")
+# Read once at import: the autouse isolated_env fixture removes every TANDEM_* variable.
+KEEP = bool(os.environ.get("TANDEM_E2E_KEEP"))
 CALC = """def add(a, b):
 
 
@@ -121,7 +123,7 @@ def vscode(
             (shots / "code-server.log").parent.mkdir(parents=True, exist_ok=True)
             (shots / "code-server.log").write_text(server.logs())
             (shots / "tandem.log").write_text(server.server_log())
-        elif not os.environ.get("TANDEM_E2E_KEEP"):
+        elif not KEEP:
             shutil.rmtree(shots, ignore_errors=True)
 
 
@@ -339,14 +341,63 @@ def test_chat_explain_and_fix_on_a_selection(vscode: Session):
     )
     bench.shot("explain")
 
+    # Fix from the light bulb (Ctrl+.): the proposal in a diff editor; Discard leaves the file.
+    original = CALC.splitlines()
     s.model.enqueue(Behaviour(tokens=FIXED))
     bench.select_lines(4, 8)
-    bench.command("Tandem: Fix")
+    bench.quick_fix("Tandem: Fix")
+    proposed = propose_fix(s, "fix-diff-light-bulb")
+    assert proposed[3:8] == FIXED_LINES, proposed
+    bench.notification_button(FIX_QUESTION, "Discard")
+    bench.wait(lambda: bench.diff_lines() is None, "the diff editor closed after Discard")
+    bench.wait(lambda: bench.lines()[:11] == original, "calc.py unchanged after Discard")
+    bench.shot("fix-discarded")
+
+    # Fix from the editor's context menu: Apply writes the proposal into the selection only.
+    s.model.enqueue(Behaviour(tokens=FIXED))
+    bench.select_lines(4, 8)
+    bench.context_menu("Fix")
+    propose_fix(s, "fix-diff")
+    bench.notification_button(FIX_QUESTION, "Apply")
+    bench.wait(lambda: bench.diff_lines() is None, "the diff editor closed after Apply")
     bench.wait(
         lambda: "max(len(values), 1)" in "\n".join(bench.lines()), "the fix in the file", 120
     )
     bench.shot("fixed")
     lines = bench.lines()
-    assert lines[:3] == ["def add(a, b):", "", ""], lines
-    assert lines[3:8] == [line.rstrip("\n") for line in FIXED[1:6]], lines
-    assert lines[8:11] == ["", "", "print(add(1, 2), mean([1, 2, 3]))"], lines
+    assert lines[:3] == original[:3], lines
+    assert lines[3:8] == FIXED_LINES, lines
+    assert lines[8:11] == original[8:11], lines
+    bench.focus_editor()
+    bench.chord(Keys.CONTROL, "s")
+    bench.wait(
+        lambda: "max(len(values), 1)" in (s.folder / "calc.py").read_text(), "calc.py saved", 60
+    )
+    saved = (s.folder / "calc.py").read_text().splitlines()
+    assert saved[:3] + saved[8:] == original[:3] + original[8:], saved
+    assert saved[3:8] == FIXED_LINES, saved
+
+
+FIX_QUESTION = "apply the proposed fix to calc.py:4-8?"
+FIXED_LINES = [line.rstrip("\n") for line in FIXED[1:6]]
+
+
+def propose_fix(s: Session, step: str) -> list[str]:
+    """Wait for Fix's diff editor and its question; the proposed side's lines."""
+    bench = s.bench
+
+    def shown() -> list[str] | None:
+        lines = bench.diff_lines()
+        return lines if lines and "max(len(values), 1)" in "\n".join(lines) else None
+
+    proposed = bench.wait(shown, "the proposed fix in a diff editor", 120)
+    titles = bench.tab_titles()
+    assert any("Tandem fix: calc.py (proposed)" in t for t in titles), titles
+    bench.wait(
+        lambda: any(FIX_QUESTION in n for n in bench.notifications()), "the Apply/Discard question"
+    )
+    actions = bench.title_actions()
+    assert any("Apply fix" in a for a in actions), actions
+    assert any("Discard fix" in a for a in actions), actions
+    bench.shot(step)
+    return proposed

@@ -75,6 +75,20 @@ return null;
 """
 
 
+# The right (proposed) side of the active diff editor, its lines in order on screen.
+DIFF_LINES_JS = """
+const group = document.querySelector('.editor-group-container.active');
+const diff = group && group.querySelector('.monaco-diff-editor');
+if (!diff) { return null; }
+const editor = diff.querySelector('.monaco-editor.modified-in-monaco-diff-editor')
+  || [...diff.querySelectorAll('.monaco-editor')].at(-1);
+// Only the editor's own lines: an inline diff draws the removed ones in view zones.
+const lines = [...editor.querySelectorAll('.lines-content > .view-lines > .view-line')];
+lines.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top));
+return lines.map((l) => l.textContent.replace(/\\u00a0/g, ' '));
+"""
+
+
 class Timeout(AssertionError):
     pass
 
@@ -167,6 +181,23 @@ class Workbench:
             ]
         return []
 
+    def notification_button(self, text: str, label: str) -> None:
+        """Click the button ``label`` of the notification saying ``text`` (hovered first: a
+        toast under the mouse does not hide itself)."""
+
+        def button() -> WebElement | None:
+            self.driver.switch_to.default_content()
+            for toast in self.css(".notifications-toasts .notification-toast"):
+                if text in toast.text:
+                    for candidate in self.css(".monaco-button", toast):
+                        if candidate.text.strip() == label:
+                            return candidate
+            return None
+
+        found = self.wait(button, f"the {label!r} button of the notification {text!r}")
+        ActionChains(self.driver).move_to_element(found).perform()
+        found.click()
+
     def dismiss_notifications(self) -> None:
         for button in self.css(".notifications-toasts .codicon-notifications-clear"):
             with contextlib.suppress(WebDriverException):
@@ -224,6 +255,45 @@ class Workbench:
         )
         self.shot("context-menu")
         item.click()
+
+    def quick_fix(self, label: str) -> None:
+        """Ctrl+. (the light bulb's menu) on the selection and click the action ``label``."""
+        self.focus_editor()
+        self.chord(Keys.CONTROL, ".")
+
+        def row() -> WebElement | None:
+            for candidate in self.css(".action-widget .monaco-list-row"):
+                if candidate.is_displayed() and label in candidate.text:
+                    return candidate
+            return None
+
+        found = self.wait(row, f"{label!r} in the light bulb's menu")
+        self.shot("light-bulb")
+        found.click()
+
+    def tab_titles(self) -> list[str]:
+        """The active editor group's tab labels (a diff's title is its tab's label)."""
+        return [
+            (t.get_attribute("aria-label") or t.text)
+            for t in self.css(".editor-group-container.active .tab")
+        ]
+
+    def diff_lines(self) -> list[str] | None:
+        """The proposed side of the active diff editor, or None when no diff is active."""
+        with contextlib.suppress(WebDriverException):
+            self.driver.switch_to.default_content()
+            return self.driver.execute_script(DIFF_LINES_JS)
+        return None
+
+    def title_actions(self) -> list[str]:
+        """The active editor's title bar buttons, by their labels."""
+        return [
+            a.get_attribute("aria-label") or ""
+            for a in self.css(
+                ".editor-group-container.active .editor-actions .action-label,"
+                " .editor-group-container.active .title-actions .action-label"
+            )
+        ]
 
     def type_into_quick_input(self, text: str) -> WebElement:
         """Type into the visible quick input once it takes keys (it fades in); its box."""

@@ -7,7 +7,8 @@
 #   - a Node 22+ for code-server (Debian's Node 20 is too old for it), as the npm registry's
 #     `node-linux-<arch>` package;
 #   - code-server itself from the npm registry, run by that Node;
-#   - the extension's .vsix (`npx @vscode/vsce package`), rebuilt when its sources changed.
+#   - the extension's .vsix (`npx @vscode/vsce package`), rebuilt when its sources changed
+#     (its file name holds a hash of them).
 #
 # Everything but the apt packages goes to $TANDEM_E2E_CACHE (default ~/.cache/tandem-vscode-e2e)
 # and is kept between runs: the first run takes about 4 minutes on 2 cores, later ones seconds.
@@ -67,21 +68,28 @@ code_server() {
 	touch "$marker"
 }
 
+# A hash of everything the .vsix is built from: a changed source is a new file name, so a
+# stale build is never reused (file times are not trusted: git checkouts and copies reset them).
+sources_hash() {
+	(cd "$EXTENSION" && find src package.json package-lock.json esbuild.mjs tsconfig.json \
+		.vscodeignore README.md LICENSE -type f -print0 | LC_ALL=C sort -z | xargs -0 sha1sum) \
+		| sha1sum | cut -c1-12
+}
+
 vsix() {
-	# One per checkout (keyed by its path): worktrees side by side never share a stale build.
-	local out="$CACHE/vsix/tandem-$(printf %s "$EXTENSION" | sha1sum | cut -c1-12).vsix"
+	# One per checkout (keyed by its path) and sources: worktrees side by side never share a build.
+	local checkout
+	checkout="tandem-$(printf %s "$EXTENSION" | sha1sum | cut -c1-12)"
+	local out="$CACHE/vsix/$checkout-$(sources_hash).vsix"
 	VSIX="$out"
-	if [ -f "$out" ] && [ -z "$(find "$EXTENSION/src" "$EXTENSION/package.json" \
-		"$EXTENSION/package-lock.json" -newer "$out" -print -quit)" ]; then
-		return
-	fi
+	[ -f "$out" ] && return
 	cd "$EXTENSION"
 	[ -d node_modules ] || { say "npm ci in $EXTENSION"; npm ci --silent; }
 	say "building $out"
 	mkdir -p "$CACHE/vsix"
+	rm -f "$CACHE/vsix/$checkout".vsix "$CACHE/vsix/$checkout"-*.vsix  # this checkout's older builds
 	npx --no-install vsce package --no-dependencies --allow-missing-repository --out "$out.tmp.vsix" >/dev/null
 	mv "$out.tmp.vsix" "$out"
-	VSIX="$out"
 }
 
 if [ "${1:-}" != "--vsix-only" ]; then

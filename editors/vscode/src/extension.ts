@@ -22,6 +22,7 @@ import { actionEdit, chatArgumentsOf, explainArguments, findAction, rangeOrLine,
 import { ChatDeltas, Conversation, type ChatArguments } from './protocol/chat';
 import { chatPage, rangeLabel, renderTranscript, type FromPanel, type ToPanel, type TranscriptTurn } from './protocol/chatView';
 import { contextInvocation, parseContext, renderContext } from './protocol/context';
+import { APPLY, CHANGED_WARNING, DISCARD, FIX_SCHEME, FixPreviews, proposeFix } from './fix';
 import { describeError, isCancellation } from './protocol/errors';
 import { requestInline } from './protocol/inline';
 import { CHAT_COMMAND, STATUS, rpcOf, type Rpc } from './protocol/rpc';
@@ -112,6 +113,7 @@ class Tandem {
 	private secrets: Secrets = {};
 	private chat: ChatPanel | undefined;
 	private readonly contexts = new ContextDocuments();
+	private readonly fixes = new FixPreviews();
 
 	constructor(private readonly context: vscode.ExtensionContext) {}
 
@@ -125,9 +127,12 @@ class Tandem {
 			this.output,
 			this.statusItem,
 			vscode.workspace.registerTextDocumentContentProvider(CONTEXT_SCHEME, this.contexts),
+			vscode.workspace.registerTextDocumentContentProvider(FIX_SCHEME, this.fixes),
 			vscode.commands.registerCommand('tandem.chatAboutSelection', () => this.chatAboutSelection()),
 			vscode.commands.registerCommand('tandem.explainSelection', () => this.explainSelection()),
-			vscode.commands.registerCommand('tandem.fixSelection', () => this.fixSelection()),
+			vscode.commands.registerCommand('tandem.fixSelection', (target?: unknown) => this.fixSelection(target)),
+			vscode.commands.registerCommand('tandem.applyFix', (uri?: unknown) => this.fixes.answer(APPLY, uri)),
+			vscode.commands.registerCommand('tandem.discardFix', (uri?: unknown) => this.fixes.answer(DISCARD, uri)),
 			vscode.commands.registerCommand('tandem.showContext', () => this.showContext()),
 			vscode.commands.registerCommand('tandem.restartServer', () => this.restart()),
 			vscode.commands.registerCommand('tandem.setApiKey', () => this.setApiKey()),
@@ -164,6 +169,10 @@ class Tandem {
 			middleware: {
 				provideInlineCompletionItems: (document, position, context, token) =>
 					this.inlineCompletions(document, position, context, token),
+				provideCodeActions: async (document, range, context, token, next) =>
+					this.codeActions(document, range, await next(document, range, context, token)),
+				// Nothing to resolve: the command asks the server when it runs.
+				resolveCodeAction: (item, token, next) => (item instanceof FixPreviewAction ? item : next(item, token)),
 				executeCommand: async (name, commandArgs, next) => {
 					const chatArgs = name === CHAT_COMMAND ? chatArgumentsOf(commandArgs) : undefined;
 					if (chatArgs) {
@@ -383,15 +392,22 @@ class Tandem {
 		await this.chat.begin(`${title} — ${where}`, conversation, args.question, server.rpc, this.deltas);
 	}
 
-	private async fixSelection(): Promise<void> {
+	/**
+	 * Fix the selection (or `target`, from the light bulb): the server's edit is shown as a
+	 * diff and applied only on "Apply" (./fix.ts).
+	 */
+	private async fixSelection(target?: unknown): Promise<void> {
 		const picked = this.selection();
 		const server = picked && this.running();
 		if (!picked || !server) {
 			return;
 		}
 		const { client, rpc } = server;
-		const range = picked.range;
-		const version = picked.editor.document.version;
+		const document = picked.editor.document;
+		// From the light bulb: the range VS Code asked actions for, if it is in this document.
+		const given = fixTarget(target);
+		const range = given && given.uri === picked.uri ? given.range : picked.range;
+		const version = document.version;
 		try {
 			const edit = await vscode.window.withProgress(
 				{ location: vscode.ProgressLocation.Notification, title: 'Tandem: fixing the selection…', cancellable: true },
@@ -401,20 +417,52 @@ class Tandem {
 				void vscode.window.showInformationMessage('Tandem: no fix offered here (select some code).');
 				return;
 			}
-			if (picked.editor.document.version !== version) {
-				void vscode.window.showWarningMessage('Tandem: the document changed while fixing; the fix was not applied.');
+			if (document.version !== version) {
+				void vscode.window.showWarningMessage(CHANGED_WARNING);
 				return;
 			}
-			// One workspace edit: a single undo step (Ctrl+Z) takes it back.
-			const applied = await vscode.workspace.applyEdit(await client.protocol2CodeConverter.asWorkspaceEdit(edit));
-			if (!applied) {
-				void vscode.window.showWarningMessage('Tandem: VS Code refused the fix (the document changed?).');
-			}
+			await proposeFix(this.fixes, {
+				document,
+				version,
+				uri: picked.uri,
+				range,
+				edit,
+				toCode: (e) => client.protocol2CodeConverter.asWorkspaceEdit(e),
+			});
 		} catch (error) {
 			if (!isCancellation(error)) {
 				void vscode.window.showErrorMessage(`Tandem: Fix failed: ${describeError(error)}`);
 			}
 		}
+	}
+
+	/**
+	 * The server's Fix code action, as the light bulb offers it, runs `tandem.fixSelection`
+	 * instead of carrying the edit: VS Code would otherwise apply the edit unseen.
+	 */
+	private async codeActions(
+		document: vscode.TextDocument,
+		range: vscode.Range,
+		actions: Array<vscode.Command | vscode.CodeAction> | null | undefined,
+	): Promise<Array<vscode.Command | vscode.CodeAction> | null | undefined> {
+		const c2p = this.client?.code2ProtocolConverter;
+		if (!actions || !c2p) {
+			return actions;
+		}
+		return actions.map((action) => {
+			const data = (action as { data?: { action?: unknown } }).data;
+			if (!(action instanceof vscode.CodeAction) || data?.action !== 'fix') {
+				return action;
+			}
+			const preview = new FixPreviewAction(action.title, action.kind);
+			preview.isPreferred = action.isPreferred;
+			preview.command = {
+				command: 'tandem.fixSelection',
+				title: action.title,
+				arguments: [{ uri: c2p.asUri(document.uri), range: c2p.asRange(range) }],
+			};
+			return preview;
+		});
 	}
 
 	// ---- context -----------------------------------------------------------------------------
@@ -605,6 +653,18 @@ class ChatPanel {
 		};
 		void this.panel.webview.postMessage(message);
 	}
+}
+
+/** The light bulb's Fix: runs the command (with the diff) instead of carrying an edit. */
+class FixPreviewAction extends vscode.CodeAction {}
+
+/** `tandem.fixSelection`'s argument from the light bulb: an LSP uri and range. */
+function fixTarget(value: unknown): { uri: string; range: Range } | undefined {
+	const target = value as { uri?: unknown; range?: { start?: unknown; end?: unknown } } | undefined;
+	if (!target || typeof target.uri !== 'string' || !target.range?.start || !target.range.end) {
+		return undefined;
+	}
+	return { uri: target.uri, range: target.range as Range };
 }
 
 /** Read-only documents for "Show context sent" (nothing is written to disk). */

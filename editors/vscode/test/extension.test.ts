@@ -4,6 +4,7 @@
  * and the test uses it as a user would — ghost text, the commands, the status bar.
  */
 import assert from 'node:assert/strict';
+import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test as nodeTest } from 'node:test';
 import { SECRET_KEYS } from '../src/protocol/settings';
@@ -11,8 +12,10 @@ import {
 	CancellationTokenSource,
 	FakeDocument,
 	Position,
+	Range,
 	Selection,
 	Uri,
+	WorkspaceEdit,
 	createFakeVscode,
 	fakeSecrets,
 	installFakeVscode,
@@ -32,6 +35,33 @@ import {
 	type ModelServer,
 	type Proxy,
 } from './helpers';
+
+/** A relay between the client and `tandem serve` that widens Fix's range to the file's top. */
+const WIDENING_RELAY = `
+const { spawn } = require('node:child_process');
+const child = spawn(TANDEM_BIN, process.argv.slice(2), { stdio: ['pipe', 'inherit', 'inherit'] });
+child.on('exit', (code) => process.exit(code ?? 1));
+process.on('SIGTERM', () => child.kill('SIGTERM'));
+let buffer = Buffer.alloc(0);
+process.stdin.on('end', () => child.stdin.end());
+process.stdin.on('data', (chunk) => {
+	buffer = Buffer.concat([buffer, chunk]);
+	for (;;) {
+		const end = buffer.indexOf('\\r\\n\\r\\n');
+		if (end < 0) return;
+		const length = Number(/Content-Length: *(\\d+)/i.exec(buffer.subarray(0, end).toString())[1]);
+		if (buffer.length < end + 4 + length) return;
+		const message = JSON.parse(buffer.subarray(end + 4, end + 4 + length).toString());
+		buffer = buffer.subarray(end + 4 + length);
+		if (message.method === 'codeAction/resolve' && message.params?.data?.action === 'fix') {
+			message.params.data.range.start = { line: 0, character: 0 };
+		}
+		const body = Buffer.from(JSON.stringify(message));
+		child.stdin.write('Content-Length: ' + body.length + '\\r\\n\\r\\n');
+		child.stdin.write(body);
+	}
+});
+`;
 
 const SOURCE = [
 	'def shout(text):',
@@ -56,6 +86,8 @@ describe('the extension, activated in Node against the real server', () => {
 	const secrets = fakeSecrets();
 	const context = { subscriptions: [] as Array<{ dispose(): unknown }>, secrets };
 	let document: FakeDocument;
+	let vscodeApi: ReturnType<typeof createFakeVscode>['vscode'];
+	const vscodeApplyEdit = (edit: WorkspaceEdit): Promise<boolean> => vscodeApi.workspace.applyEdit(edit);
 
 	/** Failures end with the tail of the output channel (the client's and the server's logs). */
 	const test = (name: string, body: () => Promise<void> | void) =>
@@ -111,6 +143,7 @@ describe('the extension, activated in Node against the real server', () => {
 			'tandem.trace.server': 'verbose',
 		}, 1);
 		state = fake.state;
+		vscodeApi = fake.vscode;
 		uninstall = installFakeVscode(fake.vscode);
 		extension = require(join(EXTENSION_DIR, 'dist', 'extension.js'));
 		await extension.activate(context);
@@ -206,12 +239,141 @@ describe('the extension, activated in Node against the real server', () => {
 		assert.match(lastRender().html, /Explain this code[\s\S]*Hello, world!/);
 	});
 
-	test('Fix applies the resolved edit to the selection (one workspace edit)', async () => {
+	/** Run Fix on line 7's `return shout(name)`; `choose` answers the Apply/Discard question. */
+	const fix = async (choose: FakeState['choose']) => {
+		const diffs = state.diffs.length;
+		const applied = state.applied.length;
 		state.activeTextEditor = { document, selection: new Selection(new Position(6, 4), new Position(6, 22)) };
-		await state.commands.get('tandem.fixSelection')!();
-		assert.equal(state.applied.length, 1, JSON.stringify(state.shown));
-		assert.equal(document.text, SOURCE.replace('return shout(name)', DEFAULT_ANSWER));
-		assert.deepEqual(state.shown.filter((s) => s.kind !== 'info'), []);
+		state.choose = choose;
+		try {
+			await state.commands.get('tandem.fixSelection')!();
+		} finally {
+			state.choose = () => undefined;
+		}
+		return { diff: state.diffs[diffs], applied: state.applied.length - applied };
+	};
+	const asked: Array<{ message: string; items: string[] }> = [];
+	const answer = (choice: string | undefined): FakeState['choose'] => (message, items) => {
+		asked.push({ message, items });
+		return choice;
+	};
+
+	test('Fix shows the proposed text in a diff; Discard changes nothing', async () => {
+		const before = document.text;
+		const { diff, applied } = await fix(answer('Discard'));
+		assert.ok(diff, JSON.stringify(state.shown));
+		assert.equal(diff.left.toString(), document.uri.toString(), 'the left side is the document itself');
+		assert.equal(diff.right.scheme, 'tandem-fix');
+		assert.equal(diff.title, 'Tandem fix: greet.py (proposed)');
+		assert.equal(diff.text, before.replace('return shout(name)', DEFAULT_ANSWER));
+		assert.deepEqual(asked.at(-1), { message: 'Tandem: apply the proposed fix to greet.py:7?', items: ['Apply', 'Discard'] });
+		assert.equal(applied, 0);
+		assert.equal(document.text, before);
+		assert.ok(diff.closed, 'the diff editor is closed');
+		assert.deepEqual(state.tabs, []);
+		assert.equal(state.contentProviders.get('tandem-fix').provideTextDocumentContent(diff.right), '', 'the proposal is dropped');
+	});
+
+	test('Fix: dismissing the question is Discard too', async () => {
+		const before = document.text;
+		const { diff, applied } = await fix(answer(undefined));
+		assert.ok(diff?.closed);
+		assert.equal(applied, 0);
+		assert.equal(document.text, before);
+	});
+
+	/** Run Fix leaving the notification unanswered; `act` (the person) sees the diff and decides. */
+	const fixWhile = async (act: (diff: FakeState['diffs'][number]) => Promise<unknown>) => {
+		const diffs = state.diffs.length;
+		const running = fix((message, items) => {
+			asked.push({ message, items });
+			return new Promise<undefined>(() => undefined); // the toast was never clicked
+		});
+		const diff = await waitFor('the diff editor', () => state.diffs[diffs]);
+		await act(diff);
+		return running;
+	};
+
+	test("Fix: the diff editor's title button Discard, or closing the diff, changes nothing", async () => {
+		const before = document.text;
+		const discarded = await fixWhile(async (diff) => state.commands.get('tandem.discardFix')!(diff.right));
+		assert.ok(discarded.diff.closed);
+		const closed = await fixWhile(async () => vscodeApi.window.tabGroups.close(state.tabs[0]));
+		assert.ok(closed.diff.closed);
+		assert.equal(discarded.applied + closed.applied, 0);
+		assert.equal(document.text, before);
+		assert.deepEqual(state.tabs, []);
+	});
+
+	test('Fix: a document changed while the diff is shown refuses to apply', async () => {
+		const before = document.text;
+		const typed = '# typed while the diff was open\n';
+		const { diff, applied } = await fixWhile(async () => {
+			// The person types at the end of the file, then clicks Apply in the diff's title.
+			const end = document.positionAt(document.text.length);
+			const edit = new WorkspaceEdit();
+			edit.replace(document.uri, new Range(end, end), typed);
+			await vscodeApplyEdit(edit);
+			await state.commands.get('tandem.applyFix')!();
+		});
+		assert.ok(diff?.closed);
+		assert.equal(applied, 1, 'only the typing was applied');
+		assert.equal(document.text, before + typed);
+		assert.ok(
+			state.shown.some((s) => s.kind === 'warning' && s.message === 'Tandem: the document changed while fixing; the fix was not applied.'),
+			JSON.stringify(state.shown),
+		);
+		// Undo the typing, as the person would, for the tests below.
+		const start = document.positionAt(before.length);
+		const undo = new WorkspaceEdit();
+		undo.replace(document.uri, new Range(start, document.positionAt(document.text.length)), '');
+		await vscodeApplyEdit(undo);
+		assert.equal(document.text, before);
+	});
+
+	test('Fix: an edit outside the selection (a faulty server) is refused: no diff, nothing changed', async () => {
+		// A relay in front of the real server that widens the range Fix resolves to line 1:
+		// the server then answers with an edit from the top of the file.
+		const relay = writeFile(
+			join(temp.home, 'widening-relay.cjs'),
+			[
+				`#!${process.execPath}`,
+				WIDENING_RELAY.replace('TANDEM_BIN', JSON.stringify(TANDEM_BIN)),
+			].join('\n'),
+		);
+		chmodSync(relay, 0o755);
+		const restartWith = async (path: string) => {
+			const from = state.log.length;
+			state.settings['tandem.path'] = path;
+			state.events.configuration.fire({ affectsConfiguration: (s: string) => 'tandem.path'.startsWith(s) });
+			await waitFor(`the server restarted with ${path}`, () => state.log.slice(from).some((l) => l.includes(`starting ${path} `)) && status()?.text === '$(check) Tandem', 60_000);
+		};
+		await restartWith(relay);
+		try {
+			const before = document.text;
+			const shown = state.shown.length;
+			const { diff, applied } = await fix(answer('Apply'));
+			assert.equal(diff, undefined, 'no diff for a refused edit');
+			assert.equal(applied, 0);
+			assert.equal(document.text, before);
+			const refused = state.shown.slice(shown).find((s) => s.kind === 'error');
+			assert.ok(refused, JSON.stringify(state.shown.slice(shown)));
+			assert.match(refused.message, /^Tandem: the fix was refused: it edits 1:1-7:23, outside the selection 7:5-7:23\. Nothing was changed\.$/);
+		} finally {
+			await restartWith(TANDEM_BIN);
+		}
+	});
+
+	test('Fix: Apply replaces the selection only, in one workspace edit, and closes the diff', async () => {
+		const before = document.text;
+		const shown = state.shown.length;
+		const { diff, applied } = await fix(answer('Apply'));
+		assert.equal(applied, 1, JSON.stringify(state.shown));
+		assert.equal(document.text, before.replace('return shout(name)', DEFAULT_ANSWER));
+		assert.equal(diff.text, document.text, 'what the diff showed is what was applied');
+		assert.ok(diff.closed);
+		assert.deepEqual(state.tabs, []);
+		assert.deepEqual(state.shown.slice(shown).filter((s) => s.kind !== 'info'), []);
 	});
 
 	test('Set API key: kept in SecretStorage, sent to the server, never logged', async () => {
@@ -261,7 +423,8 @@ describe('the extension, activated in Node against the real server', () => {
 	test('the server rejected no message and the client reported no failure', () => {
 		const bad = state.log.filter((l) => /Invalid Params|Unable to (deserialize|handle)|Traceback|Server initialization failed/.test(l));
 		assert.deepEqual(bad, []);
-		assert.deepEqual(state.shown.filter((s) => s.kind === 'error'), []);
+		const refusal = /^Tandem: the fix was refused: it edits 1:1-7:23/; // the faulty relay's, above
+		assert.deepEqual(state.shown.filter((s) => s.kind === 'error' && !refusal.test(s.message)), []);
 	});
 
 	test('deactivation stops the server', async () => {

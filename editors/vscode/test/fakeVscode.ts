@@ -151,6 +151,27 @@ export class WorkspaceEdit {
 	}
 }
 
+export class CodeAction {
+	edit?: WorkspaceEdit;
+	command?: { command: string; title: string; arguments?: unknown[] };
+	isPreferred?: boolean;
+	constructor(
+		readonly title: string,
+		readonly kind?: unknown,
+	) {}
+}
+
+export class TabInputText {
+	constructor(readonly uri: Uri) {}
+}
+
+export class TabInputTextDiff {
+	constructor(
+		readonly original: Uri,
+		readonly modified: Uri,
+	) {}
+}
+
 export class SnippetString {
 	constructor(readonly value = '') {}
 }
@@ -256,6 +277,12 @@ export interface FakeState {
 	documents: FakeDocument[];
 	contentProviders: Map<string, any>;
 	opened: any[];
+	/** Each `vscode.diff` run: its sides, title, and the right side's text when it opened. */
+	diffs: Array<{ left: Uri; right: Uri; title: string; text: string; options: unknown; closed: boolean }>;
+	/** The open editor tabs (one group): diff editors only, as the extension opens no other. */
+	tabs: Array<{ label: string; input: unknown }>;
+	/** What a person clicks on a notification with buttons (undefined: dismissed). */
+	choose: (message: string, items: string[]) => string | undefined | Promise<string | undefined>;
 	log: string[];
 	/** The output channel's log level (1: Trace, which turns on the client's message trace). */
 	logLevel: number;
@@ -337,6 +364,9 @@ export function createFakeVscode(workspaceFolder: string, settings: Record<strin
 		documents: [],
 		contentProviders: new Map(),
 		opened: [],
+		diffs: [],
+		tabs: [],
+		choose: () => undefined,
 		log: [],
 		logLevel,
 		missing: new Set(),
@@ -349,9 +379,18 @@ export function createFakeVscode(workspaceFolder: string, settings: Record<strin
 		},
 	};
 	const folder = { uri: Uri.file(workspaceFolder), name: 'ws', index: 0 };
-	const show = (kind: 'info' | 'warning' | 'error') => async (message: string) => {
+	const show = (kind: 'info' | 'warning' | 'error') => async (message: string, ...items: unknown[]) => {
 		state.shown.push({ kind, message });
-		return undefined;
+		const buttons = items.filter((i): i is string => typeof i === 'string');
+		return buttons.length ? state.choose(message, buttons) : undefined;
+	};
+	const changedTabs = new EventEmitter<any>();
+	const tabGroup = {
+		isActive: true,
+		viewColumn: 1,
+		get tabs() {
+			return [...state.tabs];
+		},
 	};
 
 	const matches = (selector: any, document: FakeDocument): number => {
@@ -433,7 +472,25 @@ export function createFakeVscode(workspaceFolder: string, settings: Record<strin
 			return state.activeTextEditor;
 		},
 		visibleTextEditors: [],
-		tabGroups: { all: [], onDidChangeTabs: new EventEmitter<any>().event, onDidChangeTabGroups: new EventEmitter<any>().event },
+		tabGroups: {
+			get all() {
+				return [tabGroup];
+			},
+			onDidChangeTabs: changedTabs.event,
+			onDidChangeTabGroups: new EventEmitter<any>().event,
+			close: async (tabs: any) => {
+				const closed = (Array.isArray(tabs) ? tabs : [tabs]).filter((t) => state.tabs.includes(t));
+				state.tabs = state.tabs.filter((t) => !closed.includes(t));
+				for (const tab of closed) {
+					const diff = state.diffs.find((d) => tab.input instanceof TabInputTextDiff && d.right.toString() === tab.input.modified.toString());
+					if (diff) {
+						diff.closed = true;
+					}
+				}
+				changedTabs.fire({ opened: [], closed, changed: [] });
+				return true;
+			},
+		},
 		onDidChangeActiveTextEditor: new EventEmitter<any>().event,
 		onDidChangeVisibleTextEditors: new EventEmitter<any>().event,
 		createOutputChannel: (name: string) => logChannel(state, name),
@@ -495,6 +552,17 @@ export function createFakeVscode(workspaceFolder: string, settings: Record<strin
 			return new Disposable(() => state.commands.delete(id));
 		},
 		executeCommand: async (id: string, ...args: unknown[]) => {
+			if (id === 'vscode.diff') {
+				// VS Code's diff editor: the right side's text comes from its content provider.
+				const [left, right, title, options] = args as [Uri, Uri, string, unknown];
+				const provider = state.contentProviders.get(right.scheme);
+				const text = provider ? provider.provideTextDocumentContent(right) : '';
+				state.diffs.push({ left, right, title, text, options, closed: false });
+				const tab = { label: title, input: new TabInputTextDiff(left, right) };
+				state.tabs.push(tab);
+				changedTabs.fire({ opened: [tab], closed: [], changed: [] });
+				return undefined;
+			}
 			const command = state.commands.get(id);
 			return command ? command(...args) : undefined;
 		},
@@ -527,6 +595,9 @@ export function createFakeVscode(workspaceFolder: string, settings: Record<strin
 		TextEdit,
 		WorkspaceEdit,
 		SnippetString,
+		CodeAction,
+		TabInputText,
+		TabInputTextDiff,
 		InlineCompletionItem,
 		InlineCompletionList,
 		ThemeColor,

@@ -24,6 +24,8 @@ describe('package.json', () => {
 			'tandem.chatAboutSelection': 'Chat about selection',
 			'tandem.explainSelection': 'Explain',
 			'tandem.fixSelection': 'Fix',
+			'tandem.applyFix': 'Apply fix',
+			'tandem.discardFix': 'Discard fix',
 			'tandem.showContext': 'Show context sent',
 			'tandem.restartServer': 'Restart server',
 			'tandem.setApiKey': 'Set API key',

@@ -1,7 +1,7 @@
 /** The protocol modules on their own: mappings and assembly with no server. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { applyTextEdits, chatArgumentsOf, codeActionParams, explainArguments, rangeOrLine, textEdits } from '../src/protocol/actions';
+import { applyTextEdits, chatArgumentsOf, codeActionParams, editOutside, explainArguments, rangeOrLine, textEdits } from '../src/protocol/actions';
 import { ChatDeltas, ChatStream, answerOf, chatCommandParams } from '../src/protocol/chat';
 import { chatPage, escapeHtml, rangeLabel, renderMarkdown, renderTranscript } from '../src/protocol/chatView';
 import { cliColumn, contextInvocation, fence, renderContext } from '../src/protocol/context';
@@ -279,6 +279,22 @@ describe('code actions and edits', () => {
 		assert.deepEqual([...edits.keys()].sort(), ['u', 'v']);
 		assert.equal(applyTextEdits('a\n👋ab\n', edits.get('u')!), 'a\n👋XY\n');
 		assert.equal(applyTextEdits('one\ntwo', edits.get('v')!), '# one\ntwo');
+	});
+
+	test('an edit of the selection passes; anything outside it is named', () => {
+		const at = (a: number, b: number, c: number, d: number) => ({ start: { line: a, character: b }, end: { line: c, character: d } });
+		const selection = at(2, 4, 5, 0);
+		const versioned = (range: ReturnType<typeof at>, uri = 'file:///a.py') => ({
+			documentChanges: [{ textDocument: { uri, version: 3 }, edits: [{ range, newText: 'x' }] }],
+		});
+		assert.equal(editOutside(versioned(selection), 'file:///a.py', selection), undefined);
+		assert.equal(editOutside(versioned(at(3, 0, 4, 2)), 'file:///a.py', selection), undefined);
+		assert.equal(editOutside({ changes: { 'file:///a.py': [{ range: at(2, 4, 2, 4), newText: '#' }] } }, 'file:///a.py', selection), undefined);
+		assert.equal(editOutside(versioned(at(2, 3, 5, 0)), 'file:///a.py', selection), 'it edits 3:4-6:1, outside the selection 3:5-6:1');
+		assert.equal(editOutside(versioned(at(2, 4, 5, 1)), 'file:///a.py', selection), 'it edits 3:5-6:2, outside the selection 3:5-6:1');
+		assert.equal(editOutside(versioned(selection, 'file:///b.py'), 'file:///a.py', selection), 'it edits another file (file:///b.py)');
+		const create = { documentChanges: [{ kind: 'create' as const, uri: 'file:///c.py' }, ...versioned(selection).documentChanges] };
+		assert.equal(editOutside(create, 'file:///a.py', selection), 'it would create a file');
 	});
 
 	test('an empty selection stands for its whole line', () => {

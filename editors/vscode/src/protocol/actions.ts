@@ -16,6 +16,7 @@ import {
 	type CodeAction,
 	type CodeActionParams,
 	type Command,
+	type Position,
 	type Range,
 	type TextEdit,
 	type WorkspaceEdit,
@@ -182,4 +183,39 @@ export function rangeOrLine(range: Range, lineLength: number): Range {
 		return range;
 	}
 	return { start: { line: start.line, character: 0 }, end: { line: start.line, character: lineLength } };
+}
+
+function before(a: Position, b: Position): boolean {
+	return a.line < b.line || (a.line === b.line && a.character < b.character);
+}
+
+function where(range: Range): string {
+	const { start, end } = range;
+	return `${start.line + 1}:${start.character + 1}-${end.line + 1}:${end.character + 1}`;
+}
+
+/**
+ * Why `edit` is not an edit of `range` in `uri` alone, or undefined when it is.
+ *
+ * Fix replaces the person's selection and nothing else: an edit elsewhere in the file, in
+ * another file, or a file operation would change code they never saw in the diff's
+ * context and did not select, so the extension refuses it whatever the server says.
+ */
+export function editOutside(edit: WorkspaceEdit, uri: string, range: Range): string | undefined {
+	for (const change of edit.documentChanges ?? []) {
+		if (!('textDocument' in change)) {
+			return `it would ${change.kind} a file`;
+		}
+	}
+	for (const [target, edits] of textEdits(edit)) {
+		if (target !== uri) {
+			return `it edits another file (${target})`;
+		}
+		for (const { range: r } of edits) {
+			if (before(r.start, range.start) || before(range.end, r.end)) {
+				return `it edits ${where(r)}, outside the selection ${where(range)}`;
+			}
+		}
+	}
+	return undefined;
 }
