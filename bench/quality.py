@@ -170,8 +170,9 @@ def cause(filled: Filled, alone_text: str, alone_score: Score) -> str | None:
     """Why Tandem scored below the bare model on a hole (None: it did not).
 
     ``empty``: post-processing (or the chat reply) gave nothing; ``prompt``: Tandem's own
-    request (its context) made the model start differently; ``longer``: the same first
-    line, with more lines after it; ``cut``: post-processing changed the line itself.
+    request (its context) made the model start differently; with the same first line,
+    ``more lines`` or ``fewer lines`` than the bare answer shown, or ``line changed`` (a cut
+    of the end that repeats the rest of the line).
     """
     if filled.score.similarity >= alone_score.similarity:
         return None
@@ -186,7 +187,10 @@ def cause(filled: Filled, alone_text: str, alone_score: Score) -> str | None:
     theirs = " ".join(alone_text.strip("\n").split("\n")[0].split())
     if mine != theirs:
         return "prompt"
-    return "longer" if filled.text.count("\n") > alone_text.count("\n") else "cut"
+    mine_lines, theirs_lines = filled.text.count("\n"), alone_text.strip("\n").count("\n")
+    if mine_lines != theirs_lines:
+        return "more lines" if mine_lines > theirs_lines else "fewer lines"
+    return "line changed"
 
 
 def usable(alone_text: str, hole: Hole) -> bool:
