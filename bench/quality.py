@@ -13,12 +13,19 @@ tokens on llama.cpp's ``/v1/completions``) and ``chat`` (the ``chat`` template o
 ``/v1/chat/completions``: what chat-only deployments get). Each hole goes through the real
 pipeline (``tandem.evaluation.runner``: prepare, read_answer, clean, as ``tandem complete``)
 and, beside it, to the same server with the same prefix and suffix as a bare FIM prompt
-(or the bare hole-filling chat), its answer taken as an editor would show it: the first
-line for one-line holes, the whole text for blocks, the first fenced block of a chat reply.
-Greedy decoding: the same model gives the same table. ``--answers FILE`` remembers raw
-answers by request, so a change to post-processing is measured again without the model.
-``--without NAME`` switches a post-processing lever off (``postprocess.LEVERS``) to
-measure what it is worth. Everything printed is a measurement; nothing is asserted.
+(or the bare hole-filling chat), read as Tandem reads it (one line or a block, by the same
+decision). Two baselines: "alone" is that answer cut as the bench knows the hole (its first
+line for line and midline holes, all of it for blocks; of a chat reply, its largest fenced
+block), which an editor could not know: the bar Tandem is held to; "alone, as asked" is
+cut by Tandem's own one-line/block decision, as an editor without post-processing shows
+it. Printed per path x placement: exact match, edit similarity, empty rate, the holes where
+Tandem gave nothing although the bare model's first line was usable (``usable``), and the
+holes Tandem lost, by cause (``cause``). Greedy decoding: the same model gives the same
+table. ``--answers FILE`` remembers raw answers by request; with ``--replay`` no model
+runs and only remembered holes are scored, so a change to post-processing is measured
+again in seconds. ``--without NAME`` switches a post-processing lever off
+(``postprocess.LEVERS``) to measure what it is worth. Everything printed is a
+measurement; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from tables import table
@@ -46,6 +54,7 @@ from tandem.config import load_settings  # noqa: E402
 from tandem.context.chatreply import recover_hole  # noqa: E402
 from tandem.context.languages import language_for_path  # noqa: E402
 from tandem.context.postprocess import LEVERS  # noqa: E402
+from tandem.context.prompt import PromptBudget  # noqa: E402
 from tandem.evaluation.holes import PLACEMENTS, Hole, cut_holes  # noqa: E402
 from tandem.evaluation.metrics import Score, edit_similarity, score, summarise  # noqa: E402
 from tandem.evaluation.runner import Filled, fill  # noqa: E402
@@ -108,12 +117,16 @@ def workspace(root: Path, url: str, path: str, args: argparse.Namespace) -> Work
     }
     settings = load_settings(root, environ={"HOME": str(root)}, overrides=keys)
     settings = dataclasses.replace(settings, cache_dir=root / ".cache")
-    return open_workspace(settings, root, cache=None)
+    ws = open_workspace(settings, root, cache=None)
+    if args.no_context:  # the prompt without cross-file context: what that context is worth
+        total = ws.completion_budget().total
+        ws.completion_budget = lambda total=total: PromptBudget(total=total, context_share=0.0)  # type: ignore[method-assign]
+    return ws
 
 
 # Per path x placement: Tandem's scores, the bare model's (as shown; as asked), the empty
 # answers where the bare model's first line was usable, and why Tandem lost where it did.
-Result = tuple[list[Score], list[Score], list[Score], int, dict[str, int]]
+Result = tuple[list[Score], list[Score], list[Score], Counter[str], dict[str, int]]
 
 
 class Missing(Exception):
@@ -242,7 +255,7 @@ async def run(args: argparse.Namespace) -> None:
                 ws = workspace(root, url, path, args)
                 try:
                     for placement, chosen in holes.items():
-                        ours, theirs, plain, lost = [], [], [], 0
+                        ours, theirs, plain, tally = [], [], [], Counter[str]()
                         causes: dict[str, int] = {}
                         for i, hole in enumerate(chosen):
                             try:
@@ -257,7 +270,9 @@ async def run(args: argparse.Namespace) -> None:
                             ours.append(filled.score)
                             theirs.append(score(text, hole.expected, ms))
                             plain.append(score(asked, hole.expected, ms))
-                            lost += filled.score.empty and usable(text, hole)
+                            tally["lost"] += filled.score.empty and usable(text, hole)
+                            tally["alone"] += usable(text, hole)
+                            tally["Tandem"] += usable(filled.text, hole)
                             why = cause(filled, text, theirs[-1])
                             if why:
                                 causes[why] = causes.get(why, 0) + 1
@@ -283,7 +298,7 @@ async def run(args: argparse.Namespace) -> None:
                                   file=sys.stderr, flush=True)  # fmt: skip
                             if args.answers and not args.replay:
                                 Path(args.answers).write_text(json.dumps(answers))
-                        results[(path, placement)] = (ours, theirs, plain, lost, causes)
+                        results[(path, placement)] = (ours, theirs, plain, tally, causes)
                 finally:
                     await ws.aclose()
         finally:
@@ -296,17 +311,19 @@ async def run(args: argparse.Namespace) -> None:
     if args.details:
         Path(args.details).write_text(json.dumps(details, indent=1, ensure_ascii=False))
     rows = []
-    for (path, placement), (ours, theirs, plain, lost, causes) in results.items():
+    for (path, placement), (ours, theirs, plain, tally, causes) in results.items():
         t, a, b = summarise(ours), summarise(theirs), summarise(plain)
         worse = ", ".join(f"{n} {why}" for why, n in sorted(causes.items())) or "0"
         rows.append([path, placement, str(t.holes),
                      f"{a.exact:.0%}", f"{t.exact:.0%}", f"{a.similarity:.3f}",
                      f"{b.similarity:.3f}", f"{t.similarity:.3f}", f"{a.empty:.0%}",
-                     f"{t.empty:.0%}", str(lost),
+                     f"{t.empty:.0%}", f"{tally['alone']} / {tally['Tandem']}",
+                     str(tally["lost"]),
                      str(worse)])  # fmt: skip
     headers = ["path", "placement", "holes", "exact alone", "exact Tandem", "edit sim alone",
                "edit sim alone, as asked", "edit sim Tandem", "empty alone", "empty Tandem",
-               "empty, alone usable", "Tandem worse (cause)"]  # fmt: skip
+               "first line usable: alone / Tandem", "empty, alone usable",
+               "Tandem worse (cause)"]  # fmt: skip
     print(table(headers, rows))
 
 
@@ -324,6 +341,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--answers", help="JSON file remembering raw answers by request")
     parser.add_argument("--details", help="write every hole's expected and filled text here")
+    parser.add_argument(
+        "--no-context",
+        action="store_true",
+        help="Tandem's prompt without cross-file context (context_share 0), to measure it",
+    )
     parser.add_argument(
         "--replay",
         action="store_true",
