@@ -13,12 +13,19 @@ tokens on llama.cpp's ``/v1/completions``) and ``chat`` (the ``chat`` template o
 ``/v1/chat/completions``: what chat-only deployments get). Each hole goes through the real
 pipeline (``tandem.evaluation.runner``: prepare, read_answer, clean, as ``tandem complete``)
 and, beside it, to the same server with the same prefix and suffix as a bare FIM prompt
-(or the bare hole-filling chat), its answer taken as an editor would show it: the first
-line for one-line holes, the whole text for blocks, the first fenced block of a chat reply.
-Greedy decoding: the same model gives the same table. ``--answers FILE`` remembers raw
-answers by request, so a change to post-processing is measured again without the model.
-``--without NAME`` switches a post-processing lever off (``postprocess.LEVERS``) to
-measure what it is worth. Everything printed is a measurement; nothing is asserted.
+(or the bare hole-filling chat), read as Tandem reads it (one line or a block, by the same
+decision). Two baselines: "alone" is that answer cut as the bench knows the hole (its first
+line for line and midline holes, all of it for blocks; of a chat reply, its largest fenced
+block), which an editor could not know: the bar Tandem is held to; "alone, as asked" is
+cut by Tandem's own one-line/block decision, as an editor without post-processing shows
+it. Printed per path x placement: exact match, edit similarity, empty rate, the holes where
+Tandem gave nothing although the bare model's first line was usable (``usable``), and the
+holes Tandem lost, by cause (``cause``). Greedy decoding: the same model gives the same
+table. ``--answers FILE`` remembers raw answers by request; with ``--replay`` no model
+runs and only remembered holes are scored, so a change to post-processing is measured
+again in seconds. ``--without NAME`` switches a post-processing lever off
+(``postprocess.LEVERS``) to measure what it is worth. Everything printed is a
+measurement; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from tables import table
@@ -43,16 +51,19 @@ ROOT = Path(__file__).resolve().parent.parent
 from tandem.chat_prompts import extract_code  # noqa: E402
 from tandem.completion import read_answer  # noqa: E402
 from tandem.config import load_settings  # noqa: E402
+from tandem.context.chatreply import recover_hole  # noqa: E402
 from tandem.context.languages import language_for_path  # noqa: E402
 from tandem.context.postprocess import LEVERS  # noqa: E402
+from tandem.context.prompt import PromptBudget  # noqa: E402
 from tandem.evaluation.holes import PLACEMENTS, Hole, cut_holes  # noqa: E402
-from tandem.evaluation.metrics import Score, score, summarise  # noqa: E402
+from tandem.evaluation.metrics import Score, edit_similarity, score, summarise  # noqa: E402
 from tandem.evaluation.runner import Filled, fill  # noqa: E402
 from tandem.workspace import Workspace, open_workspace  # noqa: E402
 
 PACKAGES = ("pathspec", "unidiff", "attr", "packaging", "idna")
 SKIP_FILES = ("idnadata.py", "uts46data.py", "_version.py", "__init__.py")
 PATHS = ("fim", "chat")
+USABLE = 0.5  # edit similarity of the bare model's first line to the hole's: "usable"
 
 
 def corpus(dest: Path) -> list[Path]:
@@ -106,11 +117,27 @@ def workspace(root: Path, url: str, path: str, args: argparse.Namespace) -> Work
     }
     settings = load_settings(root, environ={"HOME": str(root)}, overrides=keys)
     settings = dataclasses.replace(settings, cache_dir=root / ".cache")
-    return open_workspace(settings, root, cache=None)
+    ws = open_workspace(settings, root, cache=None)
+    if args.no_context:  # the prompt without cross-file context: what that context is worth
+        total = ws.completion_budget().total
+        ws.completion_budget = lambda total=total: PromptBudget(total=total, context_share=0.0)  # type: ignore[method-assign]
+    return ws
 
 
-async def alone(ws: Workspace, filled: Filled, answers: dict[str, str]) -> tuple[str, float]:
-    """The same model asked directly: the bare FIM prompt (or chat) on the same prefix/suffix."""
+# Per path x placement: Tandem's scores, the bare model's (as shown; as asked), the empty
+# answers where the bare model's first line was usable, and why Tandem lost where it did.
+Result = tuple[list[Score], list[Score], list[Score], Counter[str], dict[str, int]]
+
+
+class Missing(Exception):
+    """``--replay``: an answer the file does not remember."""
+
+
+async def alone(
+    ws: Workspace, filled: Filled, answers: dict[str, str], replay: bool
+) -> tuple[str, float]:
+    """The same model asked directly: the bare FIM prompt (or chat) on the same prefix/suffix,
+    read as Tandem reads (one line or a block, by the same decision). Raw answer, latency."""
     prepared = filled.prepared
     client, wire = ws.models.completion, prepared.wire
     parts = {p.kind: p.text for p in prepared.prompt.parts}
@@ -126,32 +153,98 @@ async def alone(ws: Workspace, filled: Filled, answers: dict[str, str]) -> tuple
     key = json.dumps(["alone", bare.path, body], sort_keys=True)
     started = time.perf_counter()
     raw = answers.get(key)
+    if raw is None and replay:
+        raise Missing(key)
     if raw is None:
         block = prepared.multiline or wire.chat
         raw = await read_answer(client, bare, prepared.prompt.request.max_tokens, block)
         answers[key] = raw
     elapsed = (time.perf_counter() - started) * 1000
-    if wire.chat:
-        raw = extract_code(raw) or ""
-    if filled.hole.placement != "block":  # an editor shows the bare model's first line
-        raw = (
-            raw.lstrip("\n").split("\n")[0]
-            if not prefix.split("\n")[-1].strip()
-            else (raw.split("\n")[0])
-        )
-    return raw.rstrip(), elapsed
+    return raw, elapsed
+
+
+def shown(raw: str, filled: Filled, one_line: bool) -> str:
+    """The bare answer as an editor shows it: a chat reply's code, one line or all of it."""
+    prepared = filled.prepared
+    text = (extract_code(raw) or "") if prepared.wire.chat else raw
+    if one_line:
+        cursor = prepared.cursor
+        text = first_line(text, cursor.text[: cursor.offset])
+    return text.rstrip()
+
+
+def first_line(text: str, prefix: str) -> str:
+    """What an editor shows of a one-line answer: on a blank line, the first one with code."""
+    return text.lstrip("\n").split("\n")[0] if not prefix.split("\n")[-1].strip() else (
+        text.split("\n")[0])  # fmt: skip
+
+
+def cause(filled: Filled, alone_text: str, alone_score: Score) -> str | None:
+    """Why Tandem scored below the bare model on a hole (None: it did not).
+
+    ``empty``: post-processing (or the chat reply) gave nothing; ``prompt``: Tandem's own
+    request (its context) made the model start differently; with the same first line,
+    ``more lines`` or ``fewer lines`` than the bare answer shown, or ``line changed`` (a cut
+    of the end that repeats the rest of the line).
+    """
+    if filled.score.similarity >= alone_score.similarity:
+        return None
+    if filled.score.empty:
+        return "empty"
+    raw = filled.raw
+    if filled.prepared.wire.chat:
+        cursor = filled.prepared.cursor
+        before, after = cursor.text[: cursor.offset], cursor.text[cursor.offset :]
+        raw = recover_hole(before, after, raw).text or ""
+    mine = " ".join(raw.strip("\n").split("\n")[0].split())
+    theirs = " ".join(alone_text.strip("\n").split("\n")[0].split())
+    if mine != theirs:
+        return "prompt"
+    mine_lines, theirs_lines = filled.text.count("\n"), alone_text.strip("\n").count("\n")
+    if mine_lines != theirs_lines:
+        return "more lines" if mine_lines > theirs_lines else "fewer lines"
+    return "line changed"
+
+
+def usable(alone_text: str, hole: Hole) -> bool:
+    """Whether the bare model's first line is worth showing: close to the hole's first line
+    (edit similarity at least ``USABLE``)."""
+    got = alone_text.strip("\n").split("\n")[0]
+    want = hole.expected.strip("\n").split("\n")[0]
+    return bool(got.strip()) and edit_similarity(got, want) >= USABLE
+
+
+class Remembered(dict[str, str]):
+    """``--replay``: the answers file only; a request it does not hold is skipped."""
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        if key not in self:
+            raise Missing(key)
+        return self[key]
+
+
+def load_answers(path: str | None) -> dict[str, str]:
+    if not path or not Path(path).exists():
+        return {}
+    for _ in range(5):  # another run may be writing it
+        try:
+            return json.loads(Path(path).read_text())
+        except json.JSONDecodeError:
+            time.sleep(1)
+    raise SystemExit(f"{path}: not a JSON answers file")
 
 
 async def run(args: argparse.Namespace) -> None:
-    answers: dict[str, str] = {}
-    if args.answers and Path(args.answers).exists():
-        answers = json.loads(Path(args.answers).read_text())
+    answers = load_answers(args.answers)
+    if args.replay:
+        answers = Remembered(answers)
     proc = None
-    url = args.url
-    if url is None:
+    url = args.url or "http://127.0.0.1:9"  # --replay: never asked
+    if args.model_path and not args.replay:
         proc, url = start_server(args.model_path, args.ctx)
-    results: dict[tuple[str, str], tuple[list[Score], list[Score]]] = {}
+    results: dict[tuple[str, str], Result] = {}
     details: list[dict[str, object]] = []
+    skipped = 0
     with tempfile.TemporaryDirectory(prefix="tandem-quality-") as scratch:
         root = Path(scratch)
         (root / ".git").mkdir()
@@ -162,22 +255,50 @@ async def run(args: argparse.Namespace) -> None:
                 ws = workspace(root, url, path, args)
                 try:
                     for placement, chosen in holes.items():
-                        ours, theirs = [], []
+                        ours, theirs, plain, tally = [], [], [], Counter[str]()
+                        causes: dict[str, int] = {}
                         for i, hole in enumerate(chosen):
-                            filled = await fill(ws, hole, answers=answers)
-                            text, ms = await alone(ws, filled, answers)
+                            try:
+                                filled = await fill(ws, hole, answers=answers)
+                                raw, ms = await alone(ws, filled, answers, args.replay)
+                            except Missing:
+                                skipped += 1
+                                continue
+                            # The bench knows a line hole wants one line; Tandem does not.
+                            text = shown(raw, filled, placement != "block")
+                            asked = shown(raw, filled, not filled.prepared.multiline)
                             ours.append(filled.score)
                             theirs.append(score(text, hole.expected, ms))
+                            plain.append(score(asked, hole.expected, ms))
+                            tally["lost"] += filled.score.empty and usable(text, hole)
+                            tally["alone"] += usable(text, hole)
+                            tally["Tandem"] += usable(filled.text, hole)
+                            why = cause(filled, text, theirs[-1])
+                            if why:
+                                causes[why] = causes.get(why, 0) + 1
+                            cursor = filled.prepared.cursor
+                            before, after = (
+                                cursor.text[: cursor.offset],
+                                cursor.text[cursor.offset :],
+                            )
                             details.append({"path": path, "placement": placement,
                                             "file": str(hole.path.relative_to(root)),
                                             "line": hole.line, "expected": hole.expected,
                                             "tandem": filled.text, "alone": text,
-                                            "raw": filled.raw})  # fmt: skip
+                                            "alone_asked": asked,
+                                            "raw": filled.raw, "alone_raw": raw,
+                                            "multiline": filled.prepared.multiline,
+                                            "prefix_tail": before[-300:],
+                                            "suffix_head": after[:300],
+                                            "sim_tandem": filled.score.similarity,
+                                            "sim_alone": theirs[-1].similarity,
+                                            "usable": usable(text, hole),
+                                            "cause": why})  # fmt: skip
                             print(f"\r{path} {placement} {i + 1}/{len(chosen)}", end="",
                                   file=sys.stderr, flush=True)  # fmt: skip
-                            if args.answers:
+                            if args.answers and not args.replay:
                                 Path(args.answers).write_text(json.dumps(answers))
-                        results[(path, placement)] = (ours, theirs)
+                        results[(path, placement)] = (ours, theirs, plain, tally, causes)
                 finally:
                     await ws.aclose()
         finally:
@@ -185,22 +306,30 @@ async def run(args: argparse.Namespace) -> None:
                 proc.stdin.close()  # type: ignore[union-attr]
                 proc.wait(timeout=30)
     print(file=sys.stderr)
+    if skipped:
+        print(f"--replay: {skipped} holes skipped (answers not in {args.answers})", file=sys.stderr)
     if args.details:
         Path(args.details).write_text(json.dumps(details, indent=1, ensure_ascii=False))
     rows = []
-    for (path, placement), (ours, theirs) in results.items():
-        t, a = summarise(ours), summarise(theirs)
+    for (path, placement), (ours, theirs, plain, tally, causes) in results.items():
+        t, a, b = summarise(ours), summarise(theirs), summarise(plain)
+        worse = ", ".join(f"{n} {why}" for why, n in sorted(causes.items())) or "0"
         rows.append([path, placement, str(t.holes),
                      f"{a.exact:.0%}", f"{t.exact:.0%}", f"{a.similarity:.3f}",
-                     f"{t.similarity:.3f}", f"{a.empty:.0%}", f"{t.empty:.0%}"])  # fmt: skip
+                     f"{b.similarity:.3f}", f"{t.similarity:.3f}", f"{a.empty:.0%}",
+                     f"{t.empty:.0%}", f"{tally['alone']} / {tally['Tandem']}",
+                     str(tally["lost"]),
+                     str(worse)])  # fmt: skip
     headers = ["path", "placement", "holes", "exact alone", "exact Tandem", "edit sim alone",
-               "edit sim Tandem", "empty alone", "empty Tandem"]  # fmt: skip
+               "edit sim alone, as asked", "edit sim Tandem", "empty alone", "empty Tandem",
+               "first line usable: alone / Tandem", "empty, alone usable",
+               "Tandem worse (cause)"]  # fmt: skip
     print(table(headers, rows))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    where = parser.add_mutually_exclusive_group(required=True)
+    where = parser.add_mutually_exclusive_group()
     where.add_argument("--model-path", type=Path, help="a GGUF file: the bench starts llama.cpp")
     where.add_argument("--url", help="a running llama.cpp server (http://host:port)")
     parser.add_argument("--holes", type=int, default=60, help="holes per placement")
@@ -213,6 +342,16 @@ def main() -> None:
     parser.add_argument("--answers", help="JSON file remembering raw answers by request")
     parser.add_argument("--details", help="write every hole's expected and filled text here")
     parser.add_argument(
+        "--no-context",
+        action="store_true",
+        help="Tandem's prompt without cross-file context (context_share 0), to measure it",
+    )
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="no model: score only the holes whose answers --answers remembers",
+    )
+    parser.add_argument(
         "--without",
         nargs="+",
         default=[],
@@ -220,6 +359,10 @@ def main() -> None:
         help="switch post-processing levers off, to measure what each is worth",
     )
     args = parser.parse_args()
+    if not args.replay and not (args.model_path or args.url):
+        parser.error("one of --model-path, --url (or --replay with --answers) is required")
+    if args.replay and not args.answers:
+        parser.error("--replay needs --answers FILE")
     for name in args.without:
         LEVERS[name] = False
     os.environ.pop("TANDEM_MODEL_PATH", None)

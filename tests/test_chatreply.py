@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tandem.context.chatreply import recover_hole
+from tandem.models.fim import CHAT_REMINDER
 
 from modelserver import Behaviour, ModelServer
 
@@ -91,8 +92,11 @@ def _complete(server: ModelServer, path: Path, line: int, column: int) -> dict:
         f"The hole is the return statement.\n\n```python\n{FILE_FILLED}```\n",
         "return n % 2 == 0",
         "Complete it with:\n```python\nreturn n % 2 == 0\n```",
+        # the shape small models give when asked twice for only the code: the lines at the
+        # file's own indentation, then a line of their own that leaves the block
+        "```python\n    return n % 2 == 0\nprint(is_even(2))\n```",
     ],
-    ids=["fenced-file", "bare-file", "prose-file", "bare-code", "prose-code"],
+    ids=["fenced-file", "bare-file", "prose-file", "bare-code", "prose-code", "code-then-more"],
 )
 def test_complete_through_a_chat_model(model_server: ModelServer, tmp_path: Path, reply: str):
     path = tmp_path / "ws" / "parity.py"
@@ -106,6 +110,8 @@ def test_complete_through_a_chat_model(model_server: ModelServer, tmp_path: Path
     sent = model_server.requests[-1]
     assert sent.path.endswith("/chat/completions")
     assert "<FILL_HERE>" in sent.body["messages"][-1]["content"]
+    # the instruction comes again after the file: the last thing a small model reads
+    assert sent.body["messages"][-1]["content"].endswith(CHAT_REMINDER)
 
 
 def test_chat_reading_stops_once_the_hole_is_whole(model_server: ModelServer, tmp_path: Path):

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tandem.models.base import cut_at_stops
 from tandem.models.fim import (
+    CHAT_REMINDER,
     CHAT_SYSTEM,
     HOLE,
     TEMPLATES,
@@ -83,15 +84,16 @@ def test_chat_template_renders_system_and_user_messages():
     assert "src/calc.py" in user
     for snippet in SNIPPETS:
         assert f"File {snippet.path}:\n```\n{snippet.text.rstrip()}\n```" in user
-    # Context comes before the file with the hole, which ends the message.
+    # Context comes before the file with the hole; the instruction is said again after it
+    # (small chat models heed the last one, and otherwise restate the whole file).
     assert user.index("pkg/util.py") < user.index(HOLE)
-    assert user.endswith("\n```")
+    assert user.endswith(f"\n```\n{CHAT_REMINDER}")
 
 
 def test_chat_template_without_language_or_path_uses_a_bare_fence():
     messages = TEMPLATES["chat"].render_chat("a", "b")
     user = messages[1]["content"]
-    assert user == f"Fill the hole in this file.\n```\na{HOLE}b\n```"
+    assert user == f"Fill the hole in this file.\n```\na{HOLE}b\n```\n{CHAT_REMINDER}"
 
 
 # ---- cross-file snippets --------------------------------------------------------------------

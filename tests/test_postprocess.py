@@ -575,3 +575,21 @@ def test_an_over_indented_first_line_moves_alone():
     assert complete("python", source, "    y = 1\n    return y\n") == "y = 1"
     source = "def f(x):\n\tif x:\n\t\t█\n\treturn x\n"
     assert complete("python", source, "\ty = 1\n\treturn y\n") == "y = 1"
+
+
+@pytest.mark.parametrize("unit", ["\t", "    "])
+def test_the_rest_of_an_over_indented_answer_is_not_pushed_under_a_simple_statement(unit):
+    """Measured on bench/quality.py (``indent_consistency``): the rest, at the file's own
+    columns, leaves the ``elif`` body; moved with the first line it would sit under a simple
+    statement, which the parser takes without an error but is wrong. So only the first line
+    moves, and the block ends where the rest leaves the cursor's block."""
+    u = unit
+    source = (
+        f"def f(p):\n{u}if a:\n{u * 2}if b:\n{u * 3}x = 1\n{u * 2}elif c:\n{u * 3}█\n"
+        f"{u * 2}else:\n{u * 3}raise TypeError()\n{u}return p\n"
+    )
+    completion = f"{u}y = p.decode()\n\n{u * 2}# then\n{u * 2}z = y.strip()\n"
+    assert complete("python", source, completion) == "y = p.decode()"
+    # A first line that opens a block keeps its body, moved with it.
+    completion = f"{u}if p:\n{u * 2}y = p\n"
+    assert complete("python", source, completion) == f"if p:\n{u * 4}y = p"

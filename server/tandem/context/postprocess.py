@@ -58,6 +58,7 @@ LEVERS = {
     "statement_end": True,  # rule 3b: mid-block, one statement
     "normalised_suffix": True,  # rule 4: lines compared with whitespace normalised
     "absolute_rest": True,  # rule 1: an over-indented first line moves alone
+    "indent_consistency": True,  # rule 1: and always when moving the rest breaks indentation
 }
 
 
@@ -164,9 +165,24 @@ def _reindent(lines: list[str], site: Site) -> list[str]:
         # Code models at an indented cursor often indent the first line once more and
         # write the rest at the file's own columns: then only the first line moves.
         stripped = [lines[0][first:], *lines[1:]]
+        # Python's parser takes a line indented under a simple statement without an
+        # error, so the count cannot tell: the line after the first says which is meant.
+        consistent = _fits(stripped, column) and not _fits(moved, column)
+        if LEVERS["indent_consistency"] and site.indented and consistent:
+            return stripped
         if site.count("\n".join(stripped)) <= site.count("\n".join(best)):
             return stripped
     return best
+
+
+def _fits(lines: list[str], column: int) -> bool:
+    """Whether the first line after ``lines[0]`` (at ``column``) may be indented as it is:
+    deeper only under a line that opens a block or a bracket."""
+    rest = [ln for ln in lines[1:] if ln.strip()]
+    if not rest:
+        return True
+    opens = lines[0].rstrip().endswith(":") or _continues(lines[0])
+    return opens or indent(rest[0]) <= column
 
 
 def _relative(lines: list[str], column: int) -> bool:
