@@ -92,6 +92,7 @@ class Session:
             raise ValueError("an editor session needs a workspace with a completion cache")
         self.cache: CompletionCache = self.workspace.cache
         self._gate = asyncio.Semaphore(self.settings.max_concurrent)
+        self._calls = 0  # model calls running
         self._inflight: dict[str, asyncio.Task[Any]] = {}
         self._superseded: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self._state: tuple[State, str] | None = None
@@ -365,7 +366,7 @@ class Session:
             return None
         if result.cached:
             self.stats.cache_hits += 1
-        else:
+        elif self._state is None or self._state[0] != "busy":  # busy: ready comes after
             self.set_status("ready", client.describe())
         self.cache.set(position, result.text)
         if not result.text:
@@ -380,12 +381,20 @@ class Session:
         client = self.models.completion
         async with self._gate:
             self.stats.model_calls += 1
+            self._calls += 1
             self.set_status("busy", f"asking {client.describe()}")
             try:
                 yield
             finally:
-                if self._state and self._state[0] == "busy":
-                    self.set_status("ready", client.describe())
+                self._calls -= 1
+                # "ready" once the answer is on its way: two turns of the loop later, so
+                # its message is not written before the answer's (issue 12).
+                loop = asyncio.get_running_loop()
+                loop.call_soon(loop.call_soon, self._ready_after_call, client)
+
+    def _ready_after_call(self, client: Any) -> None:
+        if self._calls == 0 and self._state and self._state[0] == "busy":
+            self.set_status("ready", client.describe())
 
     def _neighbours_timed(self, uri: str, cursor: Cursor) -> list[tuple[Path, str]]:
         with stages.stage("neighbours"):
