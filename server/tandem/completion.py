@@ -31,6 +31,7 @@ from tandem.stages import stage
 
 # A single line rarely needs more; capping it ends a rambling model sooner.
 SINGLE_LINE_MAX_TOKENS = 64
+INLINE_CHARS = 512 * 1024  # documents up to this size are prepared on the event loop
 
 
 class PositionError(ValueError):
@@ -120,7 +121,8 @@ async def prepare(
 
     With the tree, the work is a few milliseconds bounded by the budget and the windows;
     the hop to a thread and back cost more than that on a loaded machine (the GIL is not
-    shared anyway), and every request of an editor has a tree (issue 12).
+    shared anyway), and every request of an editor has a tree (issue 12). A document over
+    ``INLINE_CHARS`` still goes to a thread, so that messages are read meanwhile.
     """
     with stage("tokenizer"):
         tokenizer = await client.tokenizer()
@@ -128,7 +130,7 @@ async def prepare(
         prepare_sync, engine, client, tokenizer, cursor, budget=budget,
         max_tokens=max_tokens, temperature=temperature, neighbours=neighbours,
     )  # fmt: skip
-    if cursor.tree is not None or not cursor.syntax:
+    if (cursor.tree is not None or not cursor.syntax) and len(cursor.text) <= INLINE_CHARS:
         return work()
     return await asyncio.to_thread(work)
 

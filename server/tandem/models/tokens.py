@@ -102,7 +102,9 @@ class ScaledTokenizer:
         return math.ceil(self.base.count(text) * self.factor)
 
 
-_PIECE = re.compile(r" ?[A-Z]?[a-z]+| ?[A-Z]+(?![a-z])|\d{1,3}| ?[^\sA-Za-z\d]|\n+|[ \t]+")
+# A digit is a piece of its own: Qwen's and StarCoder's BPEs split numbers into single
+# digits (o200k takes up to three), so "\d{1,3}" counted a number up to 3x low for them.
+_PIECE = re.compile(r" ?[A-Z]?[a-z]+| ?[A-Z]+(?![a-z])|\d| ?[^\sA-Za-z\d]|\n+|[ \t]+")
 _DENSE = re.compile(r"[A-Za-z0-9+/]{16,}")  # base64, hex, keys: no words to merge
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _LONG_WORD = re.compile(r"[A-Za-z]{12,}")  # a BPE's vocabulary has few words this long
@@ -116,7 +118,7 @@ class PieceTokenizer:
     """An estimate for models whose tokenizer is not at hand, with no tables to load.
 
     Counts the pieces a BPE's pre-tokenizer makes (a word with its leading space, a
-    case-split part of an identifier, up to three digits, one punctuation character, a
+    case-split part of an identifier, one digit, one punctuation character, a
     run of newlines or of blanks): each is at least one token in any BPE, and ordinary
     code's words are mostly one token. Where that could count low it counts bytes,
     which a byte-level BPE never exceeds: runs of 16+ letters and digits holding a digit
