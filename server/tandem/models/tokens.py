@@ -170,7 +170,7 @@ def piece_count(text: str) -> int:
     if len(text) >= 12:  # the shortest run either rule below looks for
         for match in _DENSE.finditer(text):
             run = match.group()
-            if not run.isalpha() and not run.isdigit():
+            if _dense(run):
                 total += max(0, len(run) - len(_PIECE.findall(run)))
         for match in _LONG_WORD.finditer(text):
             total += len(match.group()) // 6
@@ -179,6 +179,21 @@ def piece_count(text: str) -> int:
             run = match.group()
             total += len(run.encode("utf-8", "replace")) - len(_PIECE.findall(run))
     return total
+
+
+def _dense(run: str) -> bool:
+    """Whether a 16+ run of letters, digits, ``+`` and ``/`` is a key rather than words.
+
+    Letters with digits (hex, keys, base64), or mixed-case letters joined by ``+``/``/``
+    (base64 without a digit). Not a path of lower-case words: ``package/module/`` was
+    counted a token a character, 3x its real cost, and crowded definitions out of
+    prompts, whose path headers are such runs (issue 12).
+    """
+    if run.isalpha() or run.isdigit():
+        return False
+    if any(char.isdigit() for char in run):
+        return True
+    return not run.islower() and not run.isupper()
 
 
 @lru_cache(maxsize=4)
