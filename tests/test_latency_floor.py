@@ -201,19 +201,51 @@ async def test_small_edits_apply_at_once_and_big_ones_keep_their_order(
         await session.close()
 
 
-def test_cache_writes_behind_are_read_at_once_and_on_disk_after_close(tmp_path):
+def test_cache_writes_behind_are_read_at_once_and_on_disk_after_a_flush(tmp_path):
     cache = CompletionCache(tmp_path / "cache")
+    cache.write_behind = True
     assert cache.persistent
     for n in range(50):
         cache.set(f"k{n}", f"v{n}")
     assert cache.get("k49") == "v49"  # memory, before the disk has it
+    other = CompletionCache(tmp_path / "cache")  # another editor window, same folder
+    assert other.get("k0") is None
     cache.flush()
+    assert [other.get(f"k{n}") for n in (0, 25, 49)] == ["v0", "v25", "v49"]
+    cache.set("last", "written by close")
     cache.close()
-    cache.set("late", "after close")  # written at once, not lost
-    again = CompletionCache(tmp_path / "cache")
-    assert [again.get(f"k{n}") for n in (0, 25, 49)] == ["v0", "v25", "v49"]
-    assert again.get("late") == "after close"
-    again.close()
+    assert other.get("last") == "written by close"
+    other.close()
+
+
+async def test_the_session_flushes_the_cache_without_an_answer_too(
+    model_server, monkeypatch, tmp_path
+):
+    from tandem import session as session_module
+    from tandem.config import load_settings
+    from tandem.session import Session
+    from tandem.workspace import open_workspace
+
+    from lsp_support import model_env
+
+    for name, value in model_env(model_server.url, TANDEM_CACHE_DIR=str(tmp_path / "c")).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(session_module, "FLUSH_AFTER", 0.01)
+    session = Session(open_workspace(load_settings(None), None))
+    try:
+        assert session.cache.write_behind
+        uri = (tmp_path / "a.py").as_uri()
+        session.documents.open(uri, "def f(x):\n    return x\n\nvalue = ", "python", 1)
+        answer = await session.inline(uri, 3, 8)
+        assert answer is not None and answer.source == "model"
+        assert session.cache._pending  # no answer was written: nothing flushed yet
+        for _ in range(200):
+            if not session.cache._pending:
+                break
+            await asyncio.sleep(0.01)
+        assert not session.cache._pending
+    finally:
+        await session.close()
 
 
 def test_the_editors_pipe_is_read_by_the_loop_and_a_file_is_not(tmp_path):

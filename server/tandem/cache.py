@@ -25,7 +25,6 @@ import logging
 import os
 import threading
 from collections import OrderedDict, deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,8 +113,8 @@ class CompletionCache:
         self._memory: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
         self._disk: diskcache.Cache | None = None
-        self._writer: ThreadPoolExecutor | None = None  # disk writes, in order, behind set()
-        self._closed = False
+        self.write_behind = False  # True: set() queues disk writes until flush()
+        self._pending: list[tuple[str, str]] = []
         self.warning: str | None = None
         if folder is not None:
             try:
@@ -157,22 +156,21 @@ class CompletionCache:
         return None
 
     def set(self, key: str, value: str) -> None:
-        """Remember ``value`` now (``get`` sees it at once); the disk is written behind,
-        on the cache's own thread: a SQLite write took ~0.8 ms of every completion's
-        answer, two per request (issue 12). ``close`` waits for what is queued."""
+        """Remember ``value`` (``get`` sees it at once) and write it to disk, or, with
+        ``write_behind``, queue the write for ``flush``.
+
+        The language server writes behind: two SQLite writes took ~1.5 ms of every
+        answer; it flushes once the answer is sent (issue 12). A thread for the writes
+        competed for the GIL with the answer being written, which cost as much.
+        """
         self._remember(key, value)
-        if self._disk is not None:
+        if self._disk is None:
+            return
+        if self.write_behind:
             with self._lock:
-                if self._writer is None and not self._closed:
-                    self._writer = ThreadPoolExecutor(1, thread_name_prefix="tandem-cache")
-                writer = self._writer
-            if writer is None:  # closed: written now, as before
-                self._write(key, value)
-                return
-            try:
-                writer.submit(self._write, key, value)
-            except RuntimeError:  # shut down meanwhile: written now
-                self._write(key, value)
+                self._pending.append((key, value))
+            return
+        self._write(key, value)
 
     def _write(self, key: str, value: str) -> None:
         disk = self._disk
@@ -184,12 +182,11 @@ class CompletionCache:
             self._fall_back(f"completion cache write failed ({exc}); memory only")
 
     def flush(self) -> None:
-        """Wait until every value set so far is on disk (or the disk is given up)."""
+        """Write what ``write_behind`` queued, in order."""
         with self._lock:
-            writer = self._writer
-        if writer is not None:
-            with contextlib.suppress(RuntimeError):
-                writer.submit(lambda: None).result()
+            pending, self._pending = self._pending, []
+        for key, value in pending:
+            self._write(key, value)
 
     def _remember(self, key: str, value: str) -> None:
         with self._lock:
@@ -203,10 +200,7 @@ class CompletionCache:
         return self._disk is not None
 
     def close(self) -> None:
-        with self._lock:
-            writer, self._writer, self._closed = self._writer, None, True
-        if writer is not None:
-            writer.shutdown(wait=True)  # what was set is written first
+        self.flush()  # what was set is written first
         if self._disk is not None:
             self._disk.close()
 

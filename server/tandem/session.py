@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 POSITION_CHARS = 4000  # text before the cursor that identifies a position for the cache
 INLINE_EDIT_CHARS = 64_000  # a document event with less text to parse is applied at once
+FLUSH_AFTER = 0.5  # seconds: the cache's disk writes, when no answer is written before
 
 State = Literal["ready", "busy", "error", "inactive"]
 StatusSink = Callable[[State, str], None]
@@ -91,6 +92,8 @@ class Session:
         if self.workspace.cache is None:
             raise ValueError("an editor session needs a workspace with a completion cache")
         self.cache: CompletionCache = self.workspace.cache
+        self.cache.write_behind = True  # flushed after each answer (after_answer)
+        self._flush: asyncio.TimerHandle | None = None
         self._gate = asyncio.Semaphore(self.settings.max_concurrent)
         self._calls = 0  # model calls running
         self._inflight: dict[str, asyncio.Task[Any]] = {}
@@ -200,6 +203,8 @@ class Session:
         for task in list(self._inflight.values()):
             task.cancel()
         self.typing.close()
+        if self._flush is not None:
+            self._flush.cancel()
         log.info("session counters: %s", self.stats)
         await self.workspace.aclose()
         self._editor.shutdown(wait=False)
@@ -369,11 +374,25 @@ class Session:
         elif self._state is None or self._state[0] != "busy":  # busy: ready comes after
             self.set_status("ready", client.describe())
         self.cache.set(position, result.text)
+        self._flush_soon()
         if not result.text:
             return None
         self.typeahead.remember(uri, cursor.text, cursor.offset, result.text)
         source: Literal["cache", "model"] = "cache" if result.cached else "model"
         return InlineAnswer(result.text, cursor.offset, source, _ms(started))
+
+    def after_answer(self) -> None:
+        """An answer was written to the editor: now the cache's disk writes."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        self.cache.flush()
+
+    def _flush_soon(self) -> None:
+        """Flush the cache's writes even if no answer follows (a prefetch, a call whose
+        request was cancelled): at the latest ``FLUSH_AFTER`` seconds from now."""
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(FLUSH_AFTER, self.after_answer)
 
     @asynccontextmanager
     async def _model_call(self) -> AsyncIterator[None]:
