@@ -229,6 +229,7 @@ async def with_server(model: ModelServerProcess, files: int, work, *, stages: Pa
 
 async def run_abc(model: ModelServerProcess, ns: argparse.Namespace, stages: Path | None):
     """Scenarios a-c; with ``stages`` (a folder), the servers' stage logs go there."""
+
     async def small(ed: Editor, root: Path):
         a = await scenario_open(ed, model, root, ns.files_a)
         path = root / "typing_300.py"
