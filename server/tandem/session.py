@@ -401,7 +401,9 @@ class Session:
         async with self._gate:
             self.stats.model_calls += 1
             self._calls += 1
-            self.set_status("busy", f"asking {client.describe()}")
+            # "busy" at the loop's next turn: by then the request is on its way, and the
+            # status message is written while the model works, not before it starts.
+            asyncio.get_running_loop().call_soon(self._busy_while_calling, client)
             try:
                 yield
             finally:
@@ -410,6 +412,10 @@ class Session:
                 # its message is not written before the answer's (issue 12).
                 loop = asyncio.get_running_loop()
                 loop.call_soon(loop.call_soon, self._ready_after_call, client)
+
+    def _busy_while_calling(self, client: Any) -> None:
+        if self._calls > 0:
+            self.set_status("busy", f"asking {client.describe()}")
 
     def _ready_after_call(self, client: Any) -> None:
         if self._calls == 0 and self._state and self._state[0] == "busy":
