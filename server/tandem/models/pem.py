@@ -36,6 +36,11 @@ KEY_LINE = re.compile(
     r"""[ \t]*["']?(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])[A-Za-z0-9+/]{64}(?:\\n)?["']?,?"""
 )
 KEY_LINE_RUN = 4
+# A key line glued to a template's special token (``<|fim_prefix|>`` + the first line of a
+# window that starts inside a key, the last line + ``<|fim_suffix|>``): its base64 tail or
+# head, at least 40 characters, next to a key body found on the lines beside it.
+TAIL = re.compile(r"""[A-Za-z0-9+/]{40,}={0,2}(?:\\n)?["',;+ \t\r]*$""")
+HEAD = re.compile(r"""[ \t"']*[A-Za-z0-9+/]{40,}={0,2}""")
 
 
 def _body_line(line: str) -> bool:
@@ -60,6 +65,9 @@ def _forward(text: str, start: int) -> int:
         next_end = text.find("\n", line_end + 1)
         line = text[line_end + 1 : len(text) if next_end < 0 else next_end]
         if not _body_line(line):
+            head = HEAD.match(line)
+            if head is not None:
+                stop = line_end + 1 + head.end()
             break
         stop = line_end + 1 + len(line.rstrip(DECORATION))
         line_end = next_end
@@ -79,6 +87,9 @@ def _backward(text: str, end: int) -> int:
         prev_start = text.rfind("\n", 0, line_start - 1) + 1
         line = text[prev_start : line_start - 1]
         if not _body_line(line):
+            tail = TAIL.search(line)
+            if tail is not None:
+                start = prev_start + tail.start()
             break
         start = prev_start + len(line) - len(line.lstrip(DECORATION))
         line_start = prev_start
@@ -114,17 +125,23 @@ def _key_lines(text: str) -> list[tuple[int, int, str]]:
     spans: list[tuple[int, int, str]] = []
     run_start = run_end = -1
     count = at = 0
+    previous, previous_at = "", 0
     for line in text.split("\n"):
         core = GUTTER.sub("", line, count=1).strip()
         if 64 <= len(core) <= 72 and KEY_LINE.fullmatch(core):
             if count == 0:
                 run_start = at + len(line) - len(line.lstrip())
+                tail = TAIL.search(previous) if at else None
+                if tail is not None:  # the run's first line, glued to a token before it
+                    run_start = previous_at + tail.start()
             count += 1
             run_end = at + len(line.rstrip())
         else:
             if count >= KEY_LINE_RUN:
-                spans.append((run_start, run_end, KIND))
+                head = HEAD.match(line)
+                spans.append((run_start, at + head.end() if head else run_end, KIND))
             count = 0
+        previous, previous_at = line, at
         at += len(line) + 1
     if count >= KEY_LINE_RUN:
         spans.append((run_start, run_end, KIND))
