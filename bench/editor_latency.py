@@ -15,6 +15,11 @@ from sending the didOpen/didChange to the answer, minus the model server's own t
 that request: what Tandem and the JSON-RPC round trip cost. Every timed request must
 make exactly one model request (checked: a type-ahead or cache hit would flatter us).
 
+*Server CPU ms/req*: the ``tandem serve`` process's CPU time (all its threads, from
+``/proc``) over a scenario divided by its requests: what each keystroke costs the server
+whatever else the machine runs, where the added milliseconds also hold waits for a core on
+a busy machine. The machine's load average is printed with the tables.
+
 The servers of the first run have ``TANDEM_STAGES=1``: their per-stage log lines give the
 breakdown tables (the timers are off in the other runs, as in an editor).
 
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import statistics
 import sys
@@ -45,6 +51,7 @@ from lsp_latency import (
     Editor,
     ModelServerProcess,
     Spot,
+    cpu_seconds,
     editor,
     module_source,
     proc_status,
@@ -108,6 +115,7 @@ class Result:
     problems: list[str] = field(default_factory=list)
     rss_mb: float = float("nan")
     hwm_mb: float = float("nan")
+    cpu_ms: float = float("nan")  # the server's CPU time per timed request (all threads)
 
     def p(self, q: float) -> float:
         return percentile(self.added_ms, q)
@@ -132,6 +140,7 @@ async def scenario_open(ed: Editor, model: ModelServerProcess, root: Path, n: in
     result = Result()
     new = root / "new"
     new.mkdir(exist_ok=True)
+    cpu = cpu_seconds(ed.pid)
     for k in range(n):
         text = big_source(300, seed=1000 + k)
         path = new / f"fresh_{k}.py"
@@ -145,6 +154,7 @@ async def scenario_open(ed: Editor, model: ModelServerProcess, root: Path, n: in
 
         await timed(ed, model, result, send, uri, line, col)
         ed.close(uri)
+    result.cpu_ms = (cpu_seconds(ed.pid) - cpu) * 1000 / max(1, n)
     return result
 
 
@@ -163,6 +173,7 @@ async def scenario_typing(
     await ed.inline(uri, line, 4)  # the first request of a document is scenario (a)'s
     col = None
     typed = 0
+    cpu = cpu_seconds(ed.pid)
     while typed < keystrokes:
         if col is None or col >= 4 + len("value = ") + len(TYPED):
             # a new line "    value = " (one edit), then one character at a time
@@ -179,6 +190,7 @@ async def scenario_typing(
         await timed(ed, model, result, send, uri, line, col + 1)
         col += 1
         typed += 1
+    result.cpu_ms = (cpu_seconds(ed.pid) - cpu) * 1000 / max(1, keystrokes)
     status = proc_status(ed.pid)
     result.rss_mb = status.get("VmRSS", 0) / 1024
     result.hwm_mb = status.get("VmHWM", 0) / 1024
@@ -217,6 +229,7 @@ async def with_server(model: ModelServerProcess, files: int, work, *, stages: Pa
 
 async def run_abc(model: ModelServerProcess, ns: argparse.Namespace, stages: Path | None):
     """Scenarios a-c; with ``stages`` (a folder), the servers' stage logs go there."""
+
     async def small(ed: Editor, root: Path):
         a = await scenario_open(ed, model, root, ns.files_a)
         path = root / "typing_300.py"
@@ -291,14 +304,21 @@ def scenario_table(runs: Sequence[dict[str, Result]], labels: dict[str, str]) ->
         rs = [r[key] for r in runs]
         p50, p95 = median_of(rs, lambda r: r.p(50)), median_of(rs, lambda r: r.p(95))
         rss = median_of(rs, lambda r: r.rss_mb)
+        cpu = median_of(rs, lambda r: r.cpu_ms)
         ok = p50 <= TARGET_P50 and p95 <= TARGET_P95
-        rows.append([label, str(len(rs[0].added_ms)), f"{p50:.1f}", f"{p95:.1f}",
+        rows.append([label, str(len(rs[0].added_ms)), f"{p50:.1f}", f"{p95:.1f}", f"{cpu:.1f}",
                      "-" if rss != rss else f"{rss:.0f}", "met" if ok else "MISSED"])  # fmt: skip
-    return table(["scenario", "requests", "added p50 ms", "added p95 ms", "RSS MB",
-                  f"target <= {TARGET_P50:g}/{TARGET_P95:g}"], rows)  # fmt: skip
+    return table(["scenario", "requests", "added p50 ms", "added p95 ms", "server CPU ms/req",
+                  "RSS MB", f"target <= {TARGET_P50:g}/{TARGET_P95:g}"], rows)  # fmt: skip
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
 async def main(ns: argparse.Namespace) -> None:
+    started_load = load()
     model = ModelServerProcess()
     try:
         model.set_hang(MODEL_HANG)
@@ -315,7 +335,8 @@ async def main(ns: argparse.Namespace) -> None:
             "c": f"(c) typing, 5,000-line file, 1,000-file workspace, {ns.keystrokes} keys",
         }
         print(f"Added latency over the model's {MODEL_HANG * 1000:.0f} ms "
-              f"(medians of {ns.runs} run(s))\n")  # fmt: skip
+              f"(medians of {ns.runs} run(s); machine at start: {started_load}, "
+              f"after a-c: {load()})\n")  # fmt: skip
         print(scenario_table(runs, labels))
         c_rss = statistics.median(r["c"].rss_mb for r in runs)
         print(f"\nRSS after (c): {c_rss:.0f} MB (target <= {TARGET_RSS:g} MB: "
@@ -329,11 +350,14 @@ async def main(ns: argparse.Namespace) -> None:
                 rs = [g[key] for g in growth]
                 rows.append([key, f"{median_of(rs, lambda r: r.p(50)):.1f}",
                              f"{median_of(rs, lambda r: r.p(95)):.1f}",
+                             f"{median_of(rs, lambda r: r.cpu_ms):.1f}",
                              f"{median_of(rs, lambda r: r.rss_mb):.0f}",
                              f"{median_of(rs, lambda r: r.hwm_mb):.0f}"])  # fmt: skip
                 problems += [p for r in rs for p in r.problems]
-            print(f"\nGrowth ({ns.growth_keys} keystrokes per row, medians of {ns.runs} run(s))\n")
-            print(table(["typing in", "added p50 ms", "added p95 ms", "RSS MB", "peak RSS MB"],
+            print(f"\nGrowth ({ns.growth_keys} keystrokes per row, medians of {ns.runs} run(s); "
+                  f"{load()})\n")  # fmt: skip
+            print(table(["typing in", "added p50 ms", "added p95 ms", "server CPU ms/req",
+                         "RSS MB", "peak RSS MB"],
                         rows))  # fmt: skip
         if problems:
             print(f"\n{len(problems)} request(s) not counted (not exactly one model request):")

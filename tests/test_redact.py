@@ -263,3 +263,24 @@ def test_hostile_text_stays_linear(name: str):
     started = time.perf_counter()
     find_secrets(HOSTILE[name])
     assert time.perf_counter() - started < 1.0  # ~30 ms; a quadratic rule takes minutes
+
+
+def test_a_key_line_glued_to_a_template_token_is_redacted():
+    """A window that starts (or ends) inside a key, rendered right after ``<|fim_prefix|>``
+    (or before ``<|fim_suffix|>``): that first (last) line is part of the key too."""
+    from pathlib import Path
+
+    from tandem.models.redact import redact_text
+
+    lines = (Path(__file__).parent / "data" / "secrets" / "tls.py").read_text().split("\n")
+    body = [line for line in lines if len(line) == 64 and line.isascii() and "=" not in line]
+    assert len(body) > 8
+    for start in range(4, 12):
+        window = "\n".join(lines[start:])
+        for text in (f"<|fim_prefix|>{window}", f"<fim_prefix>{window}"):
+            redacted = redact_text(text)
+            assert not [line for line in body if line in redacted], start
+        if start >= 6:  # glued at both ends: four whole lines between (KEY_LINE_RUN)
+            ends = "\n".join(lines[4 : 4 + start]) + "<|fim_suffix|><|fim_middle|>"
+            redacted = redact_text("<|fim_prefix|>" + ends)
+            assert not [line for line in body if line in redacted], start

@@ -243,3 +243,10 @@ def test_scaled_tokenizer_never_below_base(text):
     assert scaled.count(text) >= base.count(text)
     if not text:
         assert scaled.count(text) == 0
+
+
+def test_piece_tokenizer_counts_a_digit_a_token():
+    """Qwen's and StarCoder's BPEs split numbers into single digits: never fewer here."""
+    table = "\n".join(f"{n * 7919}, {n * 104729}, 3.14159" for n in range(1, 50))
+    digits = sum(ch.isdigit() for ch in table)
+    assert PieceTokenizer("pieces").count(table) >= digits + table.count(",")

@@ -10,6 +10,7 @@ statements around the cursor (``WINDOW``), as parsing them whole is slow;
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 
 import tree_sitter as ts
@@ -19,6 +20,7 @@ from tandem.context.languages import LanguageSpec
 OPENERS, CLOSERS = "([{", ")]}"
 WINDOW = 8000  # characters of context kept on each side at least: parsing a big file is slow
 _LINE = re.compile(r"(?<=\n)([ \t]*)(\S)")  # a line with code: its indentation, first char
+_TOP = re.compile(r"\n(\S)")  # a line with code at column 0 (after its newline)
 
 
 def wants_block(
@@ -33,7 +35,7 @@ def wants_block(
     a comment (an argument list wants one argument, not a block). ``tree``: the parse
     of ``text`` when the caller has one (used where the window is the whole text).
     """
-    length = len(text)
+    whole, at, length = text, offset, len(text)
     text, offset = _window_text(text, offset)
     tree = tree if len(text) == length else None
     before, after = _line_around(text, offset)
@@ -41,7 +43,9 @@ def wants_block(
         return False  # text after the cursor: finish this line
     if spec is None:
         return not before.strip() or before.rstrip().endswith(("{", ":"))
-    if at_empty_body(text, offset, spec, tree):
+    # The whole text, windowed there as here: a window of the window was parsed apart
+    # from the one post-processing reads (issue 12: ~4 ms more per request, big files).
+    if at_empty_body(whole, at, spec, tree):
         return True
     if before.strip() or after.strip():
         return False
@@ -141,8 +145,19 @@ def _window_text(text: str, offset: int) -> tuple[str, int]:
 
 
 def _shallowest(text: str, lo: int, hi: int, order: int) -> int:
-    """Where the least indented line that starts code in text[lo:hi] starts (0: none)."""
-    starts = _LINE.finditer(text, max(lo, 0), max(hi, 0))
+    """Where the least indented line that starts code in text[lo:hi] starts (0: none).
+
+    Most code has lines at column 0 in reach: those are found first by one scan for a
+    newline before code (~50x faster than measuring every line, which took ~2.5 ms a
+    call on a big file, three calls a request); only without one is every line measured.
+    """
+    lo, hi = max(lo, 0), max(hi, 0)
+    top = [
+        (m[1] in CLOSERS, order * (m.start() + 1)) for m in _TOP.finditer(text, max(lo - 1, 0), hi)
+    ]
+    if top:
+        return abs(min(top)[1])
+    starts = _LINE.finditer(text, lo, hi)
     lines = [(len(m[1]), m[2] in CLOSERS, order * m.start()) for m in starts]
     return abs(min(lines)[2]) if lines else 0
 
@@ -157,8 +172,68 @@ def _line_around(text: str, offset: int) -> tuple[str, str]:
 def parse(spec: LanguageSpec, text: str) -> ts.Tree:
     """The tree of ``text``. Kept: the block decision before a request and post-processing
     after it parse the same window of a big file (~4 ms each on 5,000 lines). A kept tree
-    is never edited (``postprocess`` edits a copy)."""
-    return spec.parser().parse(text.encode())
+    is never edited (``postprocess`` edits a copy).
+
+    Parsed incrementally from the last window parsed in this language when the two
+    differ in one stretch (the usual case: a keystroke since the last request) that
+    leaves most of the text alike: ~0.8 ms instead of ~4.5 ms for a 16 kB window.
+    """
+    data = text.encode()
+    with _last_lock:
+        last = _last.get(spec.name)
+    tree = None
+    if last is not None:
+        tree = _reparse(spec, last[0], last[1], data)
+    if tree is None:
+        tree = spec.parser().parse(data)
+    with _last_lock:
+        _last[spec.name] = (data, tree)
+    return tree
+
+
+_last: dict[str, tuple[bytes, ts.Tree]] = {}  # per language: the last window parsed
+_last_lock = threading.Lock()
+MIN_REUSED = 0.5  # of the new text unchanged at its two ends, to reparse from an old tree
+
+
+def _reparse(spec: LanguageSpec, old: bytes, tree: ts.Tree, new: bytes) -> ts.Tree | None:
+    """``new`` parsed from ``old``'s tree edited by the one stretch where they differ,
+    or None when they have too little in common."""
+    start = common_prefix(old, new)
+    end = common_prefix(old[start:][::-1], new[start:][::-1])  # common suffix, after it
+    if start + end < MIN_REUSED * len(new):
+        return None
+    old_end, new_end = len(old) - end, len(new) - end
+    edited = tree.copy()  # the kept tree is never edited: a reader may hold it
+    edited.edit(
+        start_byte=start,
+        old_end_byte=old_end,
+        new_end_byte=new_end,
+        start_point=point(new, start),
+        old_end_point=point(old, old_end),
+        new_end_point=point(new, new_end),
+    )
+    return spec.parser().parse(new, edited)
+
+
+def common_prefix(a: bytes, b: bytes) -> int:
+    """How many leading bytes ``a`` and ``b`` share (by halving: each test is a memcmp)."""
+    low, high = 0, min(len(a), len(b))
+    if a[:high] == b[:high]:
+        return high
+    while low < high:  # a[:low] == b[:low] and a[:high] != b[:high]
+        mid = (low + high + 1) // 2
+        if a[low:mid] == b[low:mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def point(data: bytes, at: int) -> tuple[int, int]:
+    """The tree-sitter (row, byte column) of byte ``at``."""
+    row = data.count(b"\n", 0, at)
+    return row, at - (data.rfind(b"\n", 0, at) + 1)
 
 
 def indent(line: str) -> int:

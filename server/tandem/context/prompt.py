@@ -222,22 +222,47 @@ def _build(
     context: list[PromptPart] = []
     context_cap = int(available * budget.context_share)
     used = 0
+    lines = _Memo(tokenizer)  # a line is counted once per prompt, however often it is fitted
+    # The prefix window is at least what is left when the context takes its whole share:
+    # a scope header starting inside that is shown by the prefix itself, and charging it
+    # to the context (a long ``def __init__(...)`` header) left no room for definitions.
+    least = available - context_cap
+    least_prefix, _ = _lines_back(
+        before, lines, least - int(least * budget.suffix_share), budget.max_prefix_lines
+    )
+    surely_shown = offset - len(least_prefix)
     pool = [
         *(PromptPart("scope", path, s, tokenizer.count(s + "\n"), RANKS["scope"], start=start)
-          for start, s in candidates.scopes),
+          for start, s in candidates.scopes if start < surely_shown),
         *candidates.definitions,
         *candidates.snippets,
     ]  # fmt: skip
+    # What each quoted part adds besides its text (path header, file separator, the
+    # template's once-only preamble), measured by rendering the parts chosen so far with
+    # empty texts. A flat 12 was right for o200k but ~30 low for the piece estimate on a
+    # deep path: the prompt then overran, and the loop below dropped whole definitions
+    # (recall at a 1k budget 0.94 instead of 1.0, issue 12).
+    headers: list[Snippet] = []
+    rendered = overhead - 4
     for part in pool:
-        cost = part.tokens + 12  # the path header or file separator around it
+        if part.kind == "scope":
+            cost, counted = part.tokens + 12, rendered
+        else:
+            counted = _headers_tokens(
+                client, tokenizer, request, [*headers, Snippet(part.path, "")]
+            )
+            cost = part.tokens + max(0, counted - rendered) + 2  # + the line end after the text
         if used + cost <= context_cap:
             context.append(part)
             used += cost
+            if part.kind != "scope":
+                headers.append(Snippet(part.path, ""))
+                rendered = counted
     left = available - used
     suffix_text, suffix_tokens = _lines_forward(
-        after, tokenizer, int(left * budget.suffix_share), budget.max_suffix_lines
+        after, lines, int(left * budget.suffix_share), budget.max_suffix_lines
     )
-    prefix_text, _ = _lines_back(before, tokenizer, left - suffix_tokens, budget.max_prefix_lines)
+    prefix_text, _ = _lines_back(before, lines, left - suffix_tokens, budget.max_prefix_lines)
     window_start = offset - len(prefix_text)
     # A header already inside the prefix window needs no repeating.
     context = [p for p in context if p.kind != "scope" or p.start < window_start]
@@ -256,6 +281,29 @@ def _build(
             suffix_text = suffix_text.rsplit("\n", 1)[0]
         else:
             return replace(prompt, budget=budget.total, dropped=tuple(dropped))
+
+
+class _Memo:
+    """A tokenizer's counts kept for one prompt: the window fitting counts each line twice."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.name, self.exact = tokenizer.name, tokenizer.exact
+        self._tokenizer = tokenizer
+        self._known: dict[str, int] = {}
+
+    def count(self, text: str) -> int:
+        known = self._known.get(text)
+        if known is None:
+            known = self._known[text] = self._tokenizer.count(text)
+        return known
+
+
+def _headers_tokens(
+    client: ModelClient, tokenizer: Tokenizer, request: FimRequest, headers: list[Snippet]
+) -> int:
+    """Tokens of the empty prompt quoting ``headers`` (parts with empty texts)."""
+    empty = replace(request, prefix="", suffix="", snippets=tuple(headers))
+    return tokenizer.count(client.fim_request(empty).prompt)
 
 
 def _assemble(

@@ -34,6 +34,8 @@ class Site:
         self.p = len(prefix.encode())
         self.indented = spec is None or spec.name in INDENTED
         self._counts: dict[str, int] = {}
+        self._trees: dict[str, tuple[ts.Tree, ts.Tree | None]] = {}
+        self._errors: list[ts.Node] | None = None  # of the tree without a completion
 
     @cached_property
     def next_lines(self) -> list[str]:
@@ -72,11 +74,20 @@ class Site:
 
     def tree(self, text: str) -> ts.Tree:
         """The file with ``text`` at the cursor: edited from the tree without it."""
+        return self._edited(text)[0]
+
+    def _edited(self, text: str) -> tuple[ts.Tree, ts.Tree | None]:
+        """The tree with ``text`` in place, and the copy of the tree without it that was
+        edited to make room for it (None for ``text`` ""); kept per text, as the rules
+        ask for the same candidate's tree more than once."""
         assert self.spec is not None
         if self._base is None:
             self._base = parse(self.spec, self.prefix + self.suffix)
         if not text:
-            return self._base
+            return self._base, None
+        known = self._trees.get(text)
+        if known is not None:
+            return known
         inserted = text.encode()
         row, column = self.prefix.count("\n"), len(self.before.encode())
         if "\n" in text:
@@ -93,21 +104,53 @@ class Site:
             new_end_point=end,
         )
         source = self.prefix + text + self.suffix
-        return self.spec.parser().parse(source.encode(), old)
+        made = self.spec.parser().parse(source.encode(), old), old
+        self._trees[text] = made
+        return made
 
     def count(self, text: str) -> int:
-        """ERROR and MISSING nodes in the file with ``text`` at the cursor."""
+        """ERROR and MISSING nodes in the file with ``text`` at the cursor (and empty
+        Python blocks).
+
+        Empty blocks are found by a query over the whole window (~1-2 ms): once, for
+        the file without a completion; for a candidate, only where its tree differs
+        from that one (``changed_ranges``), the rest being the same blocks (issue 12).
+        """
         if self.spec is None:
             return 0
         if text not in self._counts:
-            self._counts[text] = len(errors(self.tree(text), self.spec))
+            if not text:
+                self._counts[text] = len(self._base_errors())
+            else:
+                self._counts[text] = self._count_edited(text)
         return self._counts[text]
+
+    def _base_errors(self) -> list[ts.Node]:
+        assert self.spec is not None
+        if self._errors is None:
+            self._errors = errors(self.tree(""), self.spec)
+        return self._errors
+
+    def _count_edited(self, text: str) -> int:
+        new, old = self._edited(text)
+        assert old is not None and self.spec is not None and self._base is not None
+        if not _counts_blocks(self.spec, new) or not _counts_blocks(self.spec, self._base):
+            return len(errors(new, self.spec))  # one side has no block count: as it was
+        base_blocks = sum(1 for e in self._base_errors() if not (e.is_error or e.is_missing))
+        spans = [(r.start_byte, r.end_byte) for r in old.changed_ranges(new)]
+        spans.append((self.p, self.p + len(text.encode())))
+        # A body emptied or filled shows as a change next to its header's empty block,
+        # not always over it: each span grows to the top-level statements around it.
+        spans = _merged([_statements(old, new, a, b) for a, b in spans])
+        blocks = base_blocks - _empty_blocks(old, self.spec, spans)
+        blocks += _empty_blocks(new, self.spec, spans)
+        return len(_error_nodes(new)) + blocks
 
     def base(self, multiline: bool) -> int:
         """Errors without a completion, less the hole it fills (rule 7)."""
         if self.spec is None:
             return 0
-        k, found = len(self.prefix.rstrip().encode()), errors(self.tree(""), self.spec)
+        k, found = len(self.prefix.rstrip().encode()), self._base_errors()
         holes = [e for e in found if e.is_named and k <= e.start_byte == e.end_byte <= self.p]
         return len(found) - sum(e.is_missing or multiline for e in holes)
 
@@ -121,6 +164,15 @@ class Site:
 
 def errors(tree: ts.Tree, spec: LanguageSpec | None) -> list[ts.Node]:
     """Outermost ERROR and MISSING nodes, and empty Python blocks (the grammar allows them)."""
+    found = _error_nodes(tree)
+    if spec is not None and _counts_blocks(spec, tree):
+        blocks = ts.QueryCursor(_blocks(spec)).captures(tree.root_node).get("block", [])
+        found.extend(b for b in blocks if b.start_byte == b.end_byte)
+    return sorted(found, key=lambda n: n.start_byte)
+
+
+def _error_nodes(tree: ts.Tree) -> list[ts.Node]:
+    """Outermost ERROR and MISSING nodes (only subtrees with an error are walked)."""
     found: list[ts.Node] = []
     stack = [tree.root_node]
     while stack:
@@ -129,17 +181,55 @@ def errors(tree: ts.Tree, spec: LanguageSpec | None) -> list[ts.Node]:
             found.append(node)
         elif node.has_error:
             stack.extend(reversed(node.children))
+    return found
+
+
+def _counts_blocks(spec: LanguageSpec, tree: ts.Tree) -> bool:
+    """Whether empty blocks count in this tree: an indented language, and not junk.
+
+    Not over junk parsed as a flat run of error tokens: the query is quadratic there and
+    holds the GIL (200 kB froze the server for half a minute), and such text has no blocks.
+    """
     root = tree.root_node
-    # Not over junk parsed as a flat run of error tokens: the query is quadratic there and
-    # holds the GIL (200 kB froze the server for half a minute), and such text has no blocks.
-    if (
-        spec is not None
-        and spec.name in INDENTED
-        and not (root.has_error and root.child_count > WIDE_ERROR)
-    ):
-        blocks = ts.QueryCursor(_blocks(spec)).captures(root).get("block", [])
-        found.extend(b for b in blocks if b.start_byte == b.end_byte)
-    return sorted(found, key=lambda n: n.start_byte)
+    return spec.name in INDENTED and not (root.has_error and root.child_count > WIDE_ERROR)
+
+
+def _empty_blocks(tree: ts.Tree, spec: LanguageSpec, spans: list[tuple[int, int]]) -> int:
+    """Empty blocks of ``tree`` that start within one of ``spans`` (ends included)."""
+    total = 0
+    for start, end in spans:
+        cursor = ts.QueryCursor(_blocks(spec))
+        cursor.set_byte_range(max(0, start - 1), end + 1)
+        for block in cursor.captures(tree.root_node).get("block", []):
+            if block.start_byte == block.end_byte and start <= block.start_byte <= end:
+                total += 1
+    return total
+
+
+def _statements(old: ts.Tree, new: ts.Tree, start: int, end: int) -> tuple[int, int]:
+    """``start``-``end`` grown to the whole top-level statements holding either end, in
+    either tree (and by a byte each side)."""
+    low, high = max(0, start - 1), end + 1
+    for tree in (old, new):
+        root = tree.root_node
+        for at in (low, high):
+            node = root.descendant_for_byte_range(at, at)
+            while node is not None and node.parent is not None and node.parent != root:
+                node = node.parent
+            if node is not None and node != root:
+                low, high = min(low, node.start_byte), max(high, node.end_byte)
+    return low, high
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching spans joined, in order."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 WIDE_ERROR = 10_000  # top-level nodes of a tree with errors: a query takes ~50 ms there

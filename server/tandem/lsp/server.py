@@ -89,12 +89,15 @@ def build_server(
         session.edit(
             lambda: session.documents.open(doc.uri, doc.text, doc.language_id, doc.version),
             "didOpen",
+            len(doc.text),
         )
 
     @server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: TandemServer, params: t.DidChangeTextDocumentParams) -> None:
         changes = []
+        size = 0  # what the re-parse must read: the new text (a whole document's, or a range's)
         for change in params.content_changes:
+            size += len(change.text)
             if isinstance(change, t.TextDocumentContentChangePartial):
                 r = change.range
                 span = ((r.start.line, r.start.character), (r.end.line, r.end.character))
@@ -103,7 +106,7 @@ def build_server(
                 changes.append((None, change.text))
         session = ls.require()
         uri, version = params.text_document.uri, params.text_document.version
-        session.edit(lambda: session.documents.change(uri, version, changes), "didChange")
+        session.edit(lambda: session.documents.change(uri, version, changes), "didChange", size)
         session.typing.edited(uri)
 
     @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
@@ -116,7 +119,7 @@ def build_server(
                 session.documents.close(uri)
             session.typeahead.forget(uri)
 
-        session.edit(close, "didClose")
+        session.edit(close, "didClose", 0)
         session.typing.closed(uri)
 
     @server.feature(t.TEXT_DOCUMENT_DID_SAVE)

@@ -6,7 +6,6 @@ Modelfile template handles it; writing the tokens ourselves works for all.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -20,7 +19,7 @@ from tandem.models.base import (
 )
 from tandem.models.fim import FimTemplate
 from tandem.models.http import HttpEndpoint
-from tandem.models.tokens import Tokenizer, tokenizer_for_model
+from tandem.models.tokens import Tokenizer, known_tokenizer
 from tandem.models.wire import dig, ndjson_events
 
 
@@ -94,8 +93,7 @@ class OllamaClient(ModelClient):
                 yield text
 
     async def tokenizer(self) -> Tokenizer:
-        # Loading a BPE takes ~0.5 s: never on the event loop.
-        return await asyncio.to_thread(tokenizer_for_model, self.model)
+        return await known_tokenizer(self.model)
 
     async def aclose(self) -> None:
         await self.endpoint.aclose()

@@ -7,7 +7,6 @@ kind ``chat`` serve inline completions through a hole-filling conversation.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ from tandem.models.base import (
 )
 from tandem.models.fim import FimTemplate
 from tandem.models.http import HttpEndpoint
-from tandem.models.tokens import Tokenizer, tokenizer_for_model
+from tandem.models.tokens import Tokenizer, known_tokenizer
 from tandem.models.wire import dig, sse_events
 
 # api.openai.com rejects more than four stop sequences; the rest are cut client-side.
@@ -132,8 +131,7 @@ class OpenAIClient(ModelClient):
                 yield text
 
     async def tokenizer(self) -> Tokenizer:
-        # Loading a BPE takes ~0.5 s: never on the event loop.
-        return await asyncio.to_thread(tokenizer_for_model, self.model)
+        return await known_tokenizer(self.model)
 
     async def aclose(self) -> None:
         await self.endpoint.aclose()
@@ -160,4 +158,4 @@ class AzureOpenAIClient(OpenAIClient):
         self._model_name = model_name or deployment
 
     async def tokenizer(self) -> Tokenizer:
-        return await asyncio.to_thread(tokenizer_for_model, self._model_name)
+        return await known_tokenizer(self._model_name)

@@ -36,10 +36,11 @@ KEY_LINE = re.compile(
     r"""[ \t]*["']?(?=.*[A-Z])(?=.*[a-z])(?=.*[0-9])[A-Za-z0-9+/]{64}(?:\\n)?["']?,?"""
 )
 KEY_LINE_RUN = 4
-# A body line glued to other text on the key's first or last line: a prompt template's
-# token (``<|fim_prefix|>``, ``<|fim_suffix|>``) sits right against a window cut inside a key.
-GLUED_HEAD = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}(?:\\n)?[\"',]*$")
-GLUED_TAIL = re.compile(r"^[ \t\"']*[A-Za-z0-9+/]{40,}={0,2}")
+# A key line glued to a template's special token (``<|fim_prefix|>`` + the first line of a
+# window that starts inside a key, the last line + ``<|fim_suffix|>``): its base64 tail or
+# head, at least 40 characters, next to a key body found on the lines beside it.
+TAIL = re.compile(r"""[A-Za-z0-9+/]{40,}={0,2}(?:\\n)?["',;+ \t\r]*$""")
+HEAD = re.compile(r"""[ \t"']*[A-Za-z0-9+/]{40,}={0,2}""")
 
 
 def _body_line(line: str) -> bool:
@@ -64,6 +65,9 @@ def _forward(text: str, start: int) -> int:
         next_end = text.find("\n", line_end + 1)
         line = text[line_end + 1 : len(text) if next_end < 0 else next_end]
         if not _body_line(line):
+            head = HEAD.match(line)
+            if head is not None:
+                stop = line_end + 1 + head.end()
             break
         stop = line_end + 1 + len(line.rstrip(DECORATION))
         line_end = next_end
@@ -83,6 +87,9 @@ def _backward(text: str, end: int) -> int:
         prev_start = text.rfind("\n", 0, line_start - 1) + 1
         line = text[prev_start : line_start - 1]
         if not _body_line(line):
+            tail = TAIL.search(line)
+            if tail is not None:
+                start = prev_start + tail.start()
             break
         start = prev_start + len(line) - len(line.lstrip(DECORATION))
         line_start = prev_start
@@ -92,7 +99,7 @@ def _backward(text: str, end: int) -> int:
 def pem_spans(text: str) -> list[tuple[int, int, str]]:
     """(start, end, kind) of private keys in ``text``, whole or cut off."""
     if "PRIVATE KEY" not in text:
-        return [_glued(text, span) for span in _key_lines(text)]
+        return _key_lines(text)
     spans: list[tuple[int, int, str]] = []
     covered_to = 0
     for begin in BEGIN.finditer(text):
@@ -110,26 +117,7 @@ def pem_spans(text: str) -> list[tuple[int, int, str]]:
             if _base64_chars(text[start : end.start()]) >= 16:
                 spans.append((start, end.end(), KIND))
     spans.extend(_key_lines(text))
-    return [_glued(text, span) for span in spans]
-
-
-def _glued(text: str, span: tuple[int, int, str]) -> tuple[int, int, str]:
-    """``span`` grown over a body line that shares its line with other text at either end."""
-    start, end, kind = span
-    line_start = text.rfind("\n", 0, start) + 1
-    if not text[line_start:start].strip() and line_start > 0:
-        before = text[text.rfind("\n", 0, line_start - 1) + 1 : line_start - 1]
-        head = GLUED_HEAD.search(before)
-        if head is not None:
-            start = line_start - 1 - len(before) + head.start()
-    line_end = text.find("\n", end)
-    if line_end >= 0 and not text[end:line_end].strip(DECORATION):
-        after_end = text.find("\n", line_end + 1)
-        after = text[line_end + 1 : len(text) if after_end < 0 else after_end]
-        tail = GLUED_TAIL.match(after)
-        if tail is not None:
-            end = line_end + 1 + tail.end()
-    return start, end, kind
+    return spans
 
 
 def _key_lines(text: str) -> list[tuple[int, int, str]]:
@@ -137,17 +125,23 @@ def _key_lines(text: str) -> list[tuple[int, int, str]]:
     spans: list[tuple[int, int, str]] = []
     run_start = run_end = -1
     count = at = 0
+    previous, previous_at = "", 0
     for line in text.split("\n"):
         core = GUTTER.sub("", line, count=1).strip()
         if 64 <= len(core) <= 72 and KEY_LINE.fullmatch(core):
             if count == 0:
                 run_start = at + len(line) - len(line.lstrip())
+                tail = TAIL.search(previous) if at else None
+                if tail is not None:  # the run's first line, glued to a token before it
+                    run_start = previous_at + tail.start()
             count += 1
             run_end = at + len(line.rstrip())
         else:
             if count >= KEY_LINE_RUN:
-                spans.append((run_start, run_end, KIND))
+                head = HEAD.match(line)
+                spans.append((run_start, at + head.end() if head else run_end, KIND))
             count = 0
+        previous, previous_at = line, at
         at += len(line) + 1
     if count >= KEY_LINE_RUN:
         spans.append((run_start, run_end, KIND))

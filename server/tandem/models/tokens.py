@@ -8,17 +8,18 @@ its wheel.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
 
 # A sample of ordinary code for calibrating estimates against a real tokenizer.
 CALIBRATION_TEXT = '''\
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -101,10 +102,15 @@ class ScaledTokenizer:
         return math.ceil(self.base.count(text) * self.factor)
 
 
-_PIECE = re.compile(r" ?[A-Z]?[a-z]+| ?[A-Z]+(?![a-z])|\d{1,3}| ?[^\sA-Za-z\d]|\n+|[ \t]+")
+# A digit is a piece of its own: Qwen's and StarCoder's BPEs split numbers into single
+# digits (o200k takes up to three), so "\d{1,3}" counted a number up to 3x low for them.
+_PIECE = re.compile(r" ?[A-Z]?[a-z]+| ?[A-Z]+(?![a-z])|\d| ?[^\sA-Za-z\d]|\n+|[ \t]+")
 _DENSE = re.compile(r"[A-Za-z0-9+/]{16,}")  # base64, hex, keys: no words to merge
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _LONG_WORD = re.compile(r"[A-Za-z]{12,}")  # a BPE's vocabulary has few words this long
+
+
+LINE_COUNTS_KEPT = 50_000  # lines whose piece count is remembered (a few MB at most)
 
 
 @dataclass
@@ -112,7 +118,7 @@ class PieceTokenizer:
     """An estimate for models whose tokenizer is not at hand, with no tables to load.
 
     Counts the pieces a BPE's pre-tokenizer makes (a word with its leading space, a
-    case-split part of an identifier, up to three digits, one punctuation character, a
+    case-split part of an identifier, one digit, one punctuation character, a
     run of newlines or of blanks): each is at least one token in any BPE, and ordinary
     code's words are mostly one token. Where that could count low it counts bytes,
     which a byte-level BPE never exceeds: runs of 16+ letters and digits holding a digit
@@ -120,27 +126,74 @@ class PieceTokenizer:
     run of 12+ letters one more token per 6 letters.
     On this project's own code it counts about 1.3x o200k (open code models' BPEs: up to
     ~1.15x), where o200k scaled by 1.2 needed ~130 MB of tables in every server.
+
+    No piece crosses a line end except a run of newlines, so a text's count is the sum
+    of its lines' counts plus one per run of newlines: lines are counted once and
+    remembered (issue 12). A prompt is fitted and re-counted on every keystroke, and all
+    but one of its lines were counted for the keystroke before (6 ms -> ~0.1 ms a count).
     """
 
     name: str
     exact: bool = False
+    _lines: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def count(self, text: str) -> int:
         if not text:
             return 0
-        total = len(_PIECE.findall(text))
-        if len(text) >= 16:
-            for match in _DENSE.finditer(text):
-                run = match.group()
-                if not run.isalpha() and not run.isdigit():
-                    total += max(0, len(run) - len(_PIECE.findall(run)))
-            for match in _LONG_WORD.finditer(text):
-                total += len(match.group()) // 6
-        if not text.isascii():
-            for match in _NON_ASCII.finditer(text):
-                run = match.group()
-                total += len(run.encode("utf-8", "replace")) - len(_PIECE.findall(run))
+        if "\n" not in text:
+            return self._line(text)
+        lines = text.split("\n")
+        total = len(lines) - 1  # one piece per newline, less those that extend a run:
+        for line in lines[1:-1]:
+            if not line:
+                total -= 1
+        for line in lines:
+            if line:
+                total += self._line(line)
         return total
+
+    def _line(self, line: str) -> int:
+        known = self._lines.get(line)
+        if known is None:
+            known = piece_count(line)
+            if len(self._lines) >= LINE_COUNTS_KEPT:
+                self._lines.clear()  # bounded; the next prompts refill it
+            self._lines[line] = known
+        return known
+
+
+def piece_count(text: str) -> int:
+    """``PieceTokenizer``'s count of one text, without the per-line memory."""
+    if not text:
+        return 0
+    total = len(_PIECE.findall(text))
+    if len(text) >= 12:  # the shortest run either rule below looks for
+        for match in _DENSE.finditer(text):
+            run = match.group()
+            if _dense(run):
+                total += max(0, len(run) - len(_PIECE.findall(run)))
+        for match in _LONG_WORD.finditer(text):
+            total += len(match.group()) // 6
+    if not text.isascii():
+        for match in _NON_ASCII.finditer(text):
+            run = match.group()
+            total += len(run.encode("utf-8", "replace")) - len(_PIECE.findall(run))
+    return total
+
+
+def _dense(run: str) -> bool:
+    """Whether a 16+ run of letters, digits, ``+`` and ``/`` is a key rather than words.
+
+    Letters with digits (hex, keys, base64), or mixed-case letters joined by ``+``/``/``
+    (base64 without a digit). Not a path of lower-case words: ``package/module/`` was
+    counted a token a character, 3x its real cost, and crowded definitions out of
+    prompts, whose path headers are such runs (issue 12).
+    """
+    if run.isalpha() or run.isdigit():
+        return False
+    if any(char.isdigit() for char in run):
+        return True
+    return not run.islower() and not run.isupper()
 
 
 @lru_cache(maxsize=4)
@@ -183,3 +236,17 @@ def tokenizer_for_model(model: str) -> Tokenizer:
     if encoding:
         return openai_bpe(encoding)
     return PieceTokenizer(f"pieces (estimate for {model})")
+
+
+_loaded: dict[str, Tokenizer] = {}
+
+
+async def known_tokenizer(model: str) -> Tokenizer:
+    """``tokenizer_for_model``, made once per model name. Loading a BPE takes ~0.5 s, so
+    that happens on a worker thread; every later request gets the counter with no thread
+    hop (~0.2 ms each under load), and the same ``PieceTokenizer`` keeps its line counts."""
+    tokenizer = _loaded.get(model)
+    if tokenizer is None:
+        tokenizer = await asyncio.to_thread(tokenizer_for_model, model)
+        tokenizer = _loaded.setdefault(model, tokenizer)
+    return tokenizer
