@@ -30,6 +30,7 @@ messages on seeded lines go to ``--messages`` for a human to judge. Nothing is a
 from __future__ import annotations
 
 import argparse
+import ast
 import difflib
 import json
 import os
@@ -179,15 +180,32 @@ def spread(cases: list[Case], count: int) -> list[Case]:
     return out
 
 
+def string_lines(source: str) -> set[int]:
+    """1-based lines inside a string statement (a docstring): prose, not code."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return set()
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        value = node.value if isinstance(node, ast.Expr) else None
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            out.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    return out
+
+
 def seed(case: Case) -> Case | None:
     """The case with one added line mutated into a bug, or None when no line takes one."""
     old, new = case.old.splitlines(), case.new.splitlines()
+    prose = string_lines(case.new)
     matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
     added = [j for tag, _, _, j1, j2 in matcher.get_opcodes() if tag != "equal"
              for j in range(j1, j2)]  # fmt: skip
     for j in added:
         text = new[j]
-        if not (_CODE.search(text) and _PUNCT.search(text)) or text.strip()[:1] in "#\"'":
+        if j + 1 in prose or text.strip()[:1] in "#\"'":
+            continue
+        if not (_CODE.search(text) and _PUNCT.search(text)):
             continue  # prose in a docstring is no place for a bug
         for pattern, replacement, bug in MUTATIONS:
             if pattern == " in " and re.match(r"\s*(async\s+)?for\b", text):
@@ -243,7 +261,13 @@ def old_tandem(rev: str, where: Path) -> Path:
 
 
 def review(
-    repo: Path, url: str, cache: Path, old: bool, timeout: float, before: Path | None = None
+    repo: Path,
+    url: str,
+    cache: Path,
+    old: bool,
+    timeout: float,
+    before: Path | None = None,
+    trace: Path | None = None,
 ) -> Outcome:
     env = {
         **os.environ, **GIT_ENV,
@@ -257,6 +281,8 @@ def review(
         args = [sys.executable, "-c", run, *args[1:]]
     elif old:
         args += ["--no-verify", "--no-evidence"]
+    if trace is not None and not (old and before is not None):  # the old code has no --trace
+        args += ["--trace", str(trace)]
     start = time.monotonic()
     done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
     seconds = time.monotonic() - start
@@ -265,6 +291,19 @@ def review(
     except ValueError:
         report = {"findings": [], "summary": {}}
     return Outcome(done.returncode, report["findings"], report["summary"], seconds, done.stderr)
+
+
+def dump(stem: Path, repo: Path, case: Case, out: Outcome) -> None:
+    """The case (its diff, the seeded line) and the report, next to the run's trace."""
+    diff = subprocess.run(["git", "diff", "HEAD~1", "HEAD"], cwd=repo, capture_output=True,
+                          text=True).stdout  # fmt: skip
+    seeded = ""
+    if case.seeded_line is not None:
+        row = case.new.splitlines()[case.seeded_line - 1]
+        seeded = f"seeded line {case.seeded_line} [{case.bug}]: {row.strip()}\n"
+    head = f"{case.name} {case.path}\n{seeded}exit {out.code}\n"
+    report = json.dumps({"findings": out.findings, "summary": out.summary}, indent=1)
+    stem.with_suffix(".txt").write_text(f"{head}\n{report}\n\n{diff}", encoding="utf-8")
 
 
 def near(finding: dict, line: int) -> bool:
@@ -318,6 +357,8 @@ def main() -> None:
     parser.add_argument("--benign", type=int, default=10, help="benign cases at most")
     parser.add_argument("--seeded", type=int, default=4, help="seeded cases at most")
     parser.add_argument("--max-changed", type=int, default=30, help="changed lines a case")
+    parser.add_argument("--seed-max-changed", type=int, default=80,
+                        help="changed lines a seeded case (few small ones take a bug)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument(
@@ -326,15 +367,33 @@ def main() -> None:
         "tandem with --no-verify --no-evidence",
     )
     parser.add_argument("--messages", type=Path, default=Path("/tmp/review_precision.txt"))
+    parser.add_argument("--only", choices=("benign", "seeded"), help="run one kind of case")
+    parser.add_argument(
+        "--runs",
+        choices=("both", "after"),
+        default="both",
+        help="'after' skips the before run (to look at the checks quickly)",
+    )
+    parser.add_argument(
+        "--dump", type=Path,
+        help="write each case's diff, report and --trace (the model's raw answer, then every "
+        "finding's fate at each check) to this folder",
+    )  # fmt: skip
     args = parser.parse_args()
 
     every = benign_cases(args.data, args.max_changed)
-    benign = spread(every, args.benign)
-    seeded = spread([s for s in map(seed, every) if s is not None], args.seeded)
+    benign = [] if args.only == "seeded" else spread(every, args.benign)
+    seeded = [] if args.only == "benign" else spread(
+        [s for s in map(seed, benign_cases(args.data, args.seed_max_changed)) if s is not None],
+        args.seeded,
+    )  # fmt: skip
+    if args.dump is not None:
+        args.dump.mkdir(parents=True, exist_ok=True)
+    labels = (("before", True), ("after", False)) if args.runs == "both" else (("after", False),)
     cases = benign + seeded
     print(f"{len(benign)} benign and {len(seeded)} seeded cases; model {args.model.name}")
     proc, url = start_model(args.model, args.threads)
-    tallies = {"before": Tally(), "after": Tally()}
+    tallies = {label: Tally() for label, _ in labels}
     notes: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="review-precision-") as tmp:
@@ -342,9 +401,12 @@ def main() -> None:
             before = old_tandem(args.before_rev, Path(tmp) / "old") if args.before_rev else None
             for i, case in enumerate(cases):
                 repo = make_repo(Path(tmp) / f"case{i}", case)
-                for label, old in (("before", True), ("after", False)):
-                    out = review(repo, url, cache, old, args.timeout, before)
+                for label, old in labels:
+                    trace = args.dump / f"case{i}-{label}.trace.jsonl" if args.dump else None
+                    out = review(repo, url, cache, old, args.timeout, before, trace)
                     tallies[label].rows.append((case, out))
+                    if args.dump is not None:
+                        dump(args.dump / f"case{i}-{label}", repo, case, out)
                     errors = sum(f["severity"] == "error" for f in out.findings)
                     print(f"  {label:6} {case.name} {case.path}: exit {out.code}, "
                           f"{len(out.findings)} findings ({errors} errors), "

@@ -29,6 +29,7 @@ from tandem.review.answers import answer_of, cache_key, entry, prompt_digest
 from tandem.review.ask import fence
 from tandem.review.findings import RANK, Finding, ReviewResult
 from tandem.review.limits import DEFAULT_MAX_VERIFY, DEFAULT_THRESHOLD, Spending
+from tandem.review.trace import NO_TRACE, Trace
 from tandem.review.units import ReviewUnit
 
 ANSWER_TOKENS = 256
@@ -132,6 +133,7 @@ class Verifier:
     max_verify: int = DEFAULT_MAX_VERIFY
     concurrency: int = 2
     temperature: float = 0.0
+    trace: Trace = NO_TRACE
 
     async def verify(
         self, pairs: Sequence[tuple[Finding, ReviewUnit]], result: ReviewResult
@@ -151,13 +153,17 @@ class Verifier:
             async with gate:
                 verdict = await self._ask(finding, unit, result)
             if verdict is None:
+                self.trace.finding("verify", finding, "unverified: not asked or no verdict")
                 return  # not asked (a cap) or no JSON twice: unverified, as it was
+            seen = {"confirm": verdict.confirm, "confidence": verdict.confidence}
             if verdict.score >= self.threshold:
                 out[index] = replace(finding, verified=True)
                 result.verified_findings += 1
+                self.trace.finding("verify", finding, "verified", **seen)
             else:
                 out[index] = replace(finding, severity="info")
                 result.demoted_findings += 1
+                self.trace.finding("verify", finding, "demoted to info", **seen)
 
         async with asyncio.TaskGroup() as group:
             for index in sorted(asked):
