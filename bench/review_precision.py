@@ -268,6 +268,7 @@ def review(
     timeout: float,
     before: Path | None = None,
     trace: Path | None = None,
+    after: Path | None = None,
 ) -> Outcome:
     env = {
         **os.environ, **GIT_ENV,
@@ -275,11 +276,12 @@ def review(
         "TANDEM_CACHE_DIR": str(cache), "TANDEM_TIMEOUT": str(timeout),
     }  # fmt: skip
     args = [TANDEM, "review", "--base", "HEAD~1", "--format", "json", "--fail-on", "error"]
-    if old and before is not None:  # tandem as it was at --before-rev, on this venv
-        env["PYTHONPATH"] = str(before)
+    code = before if old else after
+    if code is not None:  # tandem as it was at --before-rev or --after-rev, on this venv
+        env["PYTHONPATH"] = str(code)
         run = "import sys; from tandem.cli import main; sys.exit(main(sys.argv[1:]))"
         args = [sys.executable, "-c", run, *args[1:]]
-    elif old:
+    if old and before is None:
         args += ["--no-verify", "--no-evidence"]
     if trace is not None and not (old and before is not None):  # the old code has no --trace
         args += ["--trace", str(trace)]
@@ -366,6 +368,11 @@ def main() -> None:
         help="run 'before' as tandem was at this git revision (its own prompt), not as this "
         "tandem with --no-verify --no-evidence",
     )
+    parser.add_argument(
+        "--after-rev",
+        help="run 'after' as tandem is at this git revision (a committed state, so the "
+        "working tree can change while the bench runs), not as the working tree",
+    )
     parser.add_argument("--messages", type=Path, default=Path("/tmp/review_precision.txt"))
     parser.add_argument("--only", choices=("benign", "seeded"), help="run one kind of case")
     parser.add_argument(
@@ -399,11 +406,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="review-precision-") as tmp:
             cache = Path(tmp) / "cache"
             before = old_tandem(args.before_rev, Path(tmp) / "old") if args.before_rev else None
+            after = old_tandem(args.after_rev, Path(tmp) / "new") if args.after_rev else None
             for i, case in enumerate(cases):
                 repo = make_repo(Path(tmp) / f"case{i}", case)
                 for label, old in labels:
                     trace = args.dump / f"case{i}-{label}.trace.jsonl" if args.dump else None
-                    out = review(repo, url, cache, old, args.timeout, before, trace)
+                    out = review(repo, url, cache, old, args.timeout, before, trace, after)
                     tallies[label].rows.append((case, out))
                     if args.dump is not None:
                         dump(args.dump / f"case{i}-{label}", repo, case, out)

@@ -173,7 +173,7 @@ def test_the_old_behaviour_reports_every_finding_and_fails(server: ReviewModel, 
         (verdict(True, 9), "error", True, 1),
         (verdict(True, 5), "info", False, 0),  # confirmed, but not sure enough: demoted
         (verdict(False, 9), "info", False, 0),  # rejected: demoted, still reported
-        (verdict(False, 2), "error", True, 1),  # a reject it doubts: score 8
+        (verdict(False, 0), "info", False, 0),  # a reject is no confirmation, however unsure
         ("no idea", "error", False, 0),  # no verdict twice: unverified, does not count
     ],
 )
@@ -272,6 +272,11 @@ def test_rules_on_their_own():
     assert restates("Sets limit to min of qty and 99.", "limit = min(qty, 99)")
     assert not restates("limit may be negative when qty is", "limit = min(qty, 99)")
     assert not restates("an unrelated remark", "limit = min(qty, 99)")  # names no code
+    # A message about a bug often describes the code: a word saying it is wrong keeps it.
+    code = "except (OSError, OverflowError) as exc:"
+    assert not restates("The except clause only catches OSError and OverflowError.", code)
+    assert not restates("The OSError test is inverted.", code)
+    assert restates("Catches OSError and OverflowError as exc.", code)
     assert kind_of("Wrong Result") == "wrong-result" and kind_of(3) == "other"
     assert calibrated("error", "security", "sql-injection", "user input in SQL") == "error"
     assert calibrated("error", "other", "x", "breaks") == "warning"

@@ -71,10 +71,14 @@ listed.
 line or part of one, without the line number or "+"). A finding without it is dropped.
 - "kind": one of these classes:
 {kinds}
-- "severity": "error" only for the first group of kinds, when you are sure the changed code \
-breaks; "warning" for likely problems; "info" for minor issues worth a look. Style, naming, \
-docs and "consider" advice are "info". Never report a version number, a changelog entry, or \
-what the code plainly does: only what is wrong with it.
+- "severity": "error" only for the first group of kinds, when the changed code breaks; \
+"warning" for likely problems; "info" for minor issues worth a look. Style, naming, docs and \
+"consider" advice are "info". Never report a version number, a changelog entry, or what the \
+code plainly does: only what is wrong with it.
+- Look hard at every changed condition, comparison, boolean, operator, index, return value \
+and exception handler: is it the right one? Report each one that looks wrong, even when you \
+are unsure (then as a "warning"): every finding is checked again before it can fail a \
+build, and a missed bug is worse than a finding that is checked and set aside.
 - "rule": a short kebab-case name for the kind of problem, e.g. "null-dereference", \
 "sql-injection", "off-by-one", "resource-leak".
 - "message": one or two sentences: what is wrong and why it matters.

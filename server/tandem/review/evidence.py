@@ -57,7 +57,10 @@ _CONCERN = re.compile(
     r"vulnerab\w*|break\w*|broken|lost|loss|mismatch\w*|inconsistent|invalid|unexpected\w*|"
     r"ignor\w*|forg[eo]t\w*|overwrit\w*|off-by-one|infinite|hang\w*|block\w*|leaks|unbounded|"
     r"deprecated|typo|avoid|dangerous|problem\w*|issue|cannot|can't|doesn't|isn't|won't|"
-    r"consider|improve|better|hard-?coded|redundant|duplicat\w*|slow|inefficient)\b",
+    r"consider|improve|better|hard-?coded|redundant|duplicat\w*|slow|inefficient|only|"
+    r"always|invert\w*|revers\w*|opposite|swap\w*|flip\w*|negat\w*|narrow\w*|unhandled|"
+    r"uncaught|suspicious|unintend\w*|accidental\w*|wrongly|erroneous\w*|likely|"
+    r"potential(ly)?|possibl[ey]|intended|expected|supposed)\b",
     re.I,
 )
 
