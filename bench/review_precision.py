@@ -377,9 +377,10 @@ def main() -> None:
     parser.add_argument("--only", choices=("benign", "seeded"), help="run one kind of case")
     parser.add_argument(
         "--runs",
-        choices=("both", "after"),
+        choices=("both", "before", "after"),
         default="both",
-        help="'after' skips the before run (to look at the checks quickly)",
+        help="one of the runs only ('after' to look at the checks quickly; 'before' and "
+        "'after' in two processes to use two cores)",
     )
     parser.add_argument(
         "--dump", type=Path,
@@ -396,7 +397,9 @@ def main() -> None:
     )  # fmt: skip
     if args.dump is not None:
         args.dump.mkdir(parents=True, exist_ok=True)
-    labels = (("before", True), ("after", False)) if args.runs == "both" else (("after", False),)
+    labels = tuple(
+        (label, label == "before") for label in ("before", "after") if args.runs in ("both", label)
+    )
     cases = benign + seeded
     print(f"{len(benign)} benign and {len(seeded)} seeded cases; model {args.model.name}")
     proc, url = start_model(args.model, args.threads)
