@@ -284,6 +284,32 @@ def test_rules_on_their_own():
     assert calibrated("info", "crash", "x", "raises") == "info"  # never raised
 
 
+def test_a_quote_is_matched_as_models_copy_strings():
+    """Quotation marks swapped, an f-string's braces left out: still the row quoted."""
+    from tandem.review.evidence import supporting_row
+    from tandem.review.findings import Finding
+    from tandem.review.units import HunkLines, ReviewUnit, Row
+
+    rows = (
+        Row(" ", 1, "def check(key):"),
+        Row("-", None, "    fp = open(path, 'wb')"),
+        Row("+", 2, '    real_fp = open(path, "wb")'),
+        Row("-", None, """        raise ValueError(f"Spaces are not allowed: '{key}'")"""),
+        Row("+", 3, '        raise ValueError(f"Invalid character: {key!r}")'),
+    )
+    unit = ReviewUnit("a.py", "python", rows, (HunkLines(1, 3, (2, 3)),))
+
+    def row_of(quote: str, line: int = 3) -> int | None:
+        finding = Finding("a.py", line, line, "error", "r", "m", quote=quote)
+        row, _ = supporting_row(finding, unit)
+        return None if row is None else (row.new or -1)
+
+    assert row_of("open(path, 'wb')", 2) == 2
+    assert row_of("Spaces are not allowed: 'key'") == -1  # the removed row, in place
+    assert row_of('f"Invalid character: key!r"') == 3
+    assert row_of("open(path, 'rb')", 2) is None
+
+
 def test_a_miscounted_line_moves_onto_the_row_its_quote_copies(
     server: ReviewModel, repo: Repo, review
 ):

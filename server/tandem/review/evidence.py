@@ -70,6 +70,15 @@ def squeeze(text: str) -> str:
     return "".join(text.split())
 
 
+_LOOSE = str.maketrans({"'": '"', "{": None, "}": None})
+
+
+def loose(text: str) -> str:
+    """Squeezed text as quotes and rows are matched: one kind of quotation mark, and no
+    braces (a model copies ``f"x: {key}"`` as ``"x: key"`` and swaps ``'`` for ``"``)."""
+    return squeeze(text).translate(_LOOSE)
+
+
 def quote_lines(quote: str) -> list[str]:
     """The quote's lines, squeezed, without the wrapping a model adds (backticks, a diff
     row's number and marker)."""
@@ -99,9 +108,9 @@ def _variants(line: str) -> list[tuple[str, ...]]:
             forms.append(bare[1:-1])
     out: list[tuple[str, ...]] = []
     for form in forms:
-        out.append((squeeze(form),))
+        out.append((loose(form),))
         if _ELLIPSIS.search(form):
-            out.append(tuple(p for p in map(squeeze, _ELLIPSIS.split(form)) if p))
+            out.append(tuple(p for p in map(loose, _ELLIPSIS.split(form)) if p))
     return [v for v in out if sum(map(len, v)) >= MIN_QUOTE]
 
 
@@ -165,8 +174,8 @@ def _matches(variants: list[tuple[str, ...]], row: str) -> int:
 def _found(lines: list[list[tuple[str, ...]]], rows: list[Row], line: int) -> Row | None:
     """The row holding the quote's first line, if every line of the quote is in some row:
     one holding it whole before one it runs on from, then the nearest to ``line`` (a
-    removed row counts as where the row after it is)."""
-    texts = [(row, squeeze(row.text)) for row in rows]
+    removed row counts as where the row after it is, and after an added row there)."""
+    texts = [(row, loose(row.text)) for row in rows]
     if not lines or not all(any(t and _matches(v, t) for _, t in texts) for v in lines):
         return None
     at: dict[int, int] = {}
@@ -175,11 +184,11 @@ def _found(lines: list[list[tuple[str, ...]]], rows: list[Row], line: int) -> Ro
         following = rows[i].new if rows[i].new is not None else following
         at[i] = following
     scored = [
-        (-_matches(lines[0], t), abs(at[i] - line), i)
+        (-_matches(lines[0], t), abs(at[i] - line), rows[i].new is None, i)
         for i, (_, t) in enumerate(texts)
         if t and _matches(lines[0], t)
     ]
-    return rows[min(scored)[2]]
+    return rows[min(scored)[3]]
 
 
 def quoted(quote: str) -> list[list[tuple[str, ...]]]:
