@@ -229,6 +229,8 @@ def main() -> None:
     )
     parser.add_argument("--messages", type=Path, default=Path("/tmp/review_precision.txt"))
     parser.add_argument("--only", choices=("benign", "seeded"), help="run one kind of case")
+    parser.add_argument("--cases", action="append", metavar="TEXT",
+                        help="only the cases whose path holds TEXT (repeatable)")  # fmt: skip
     parser.add_argument(
         "--runs",
         choices=("both", "before", "after"),
@@ -249,6 +251,9 @@ def main() -> None:
         [s for s in map(seed, benign_cases(args.data, args.seed_max_changed)) if s is not None],
         args.seeded,
     )  # fmt: skip
+    if args.cases:
+        benign = [c for c in benign if any(t in c.path for t in args.cases)]
+        seeded = [c for c in seeded if any(t in c.path for t in args.cases)]
     if args.dump is not None:
         args.dump.mkdir(parents=True, exist_ok=True)
     labels = tuple(
