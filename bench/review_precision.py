@@ -1,46 +1,47 @@
 """Precision bench of ``tandem review``: shipped changes a good reviewer fails none of, and
 the same changes with one changed line turned into a bug.
 
-Run from the project root (about 15 minutes on two busy cores with a 0.5B model)::
+Run from the project root (about 30 minutes a run on two busy cores with a 0.5B model)::
 
     .venv/bin/python bench/review_precision.py --model /path/to/model.gguf
 
-Benign cases are real: the diffs between consecutive patch releases of small,
-permissively licensed pure-Python packages (their sdists, fetched with
-``pip download --no-deps --no-binary :all: PKG==X`` into ``--data``, default
-/work/bench-data, when missing). Every changed ``.py`` file of a package (tests and docs
-aside) with at most ``--max-changed`` changed lines is one case: a git repository made
-by the bench with the old file committed, then the new one. Seeded cases take the first
-``--seeded`` benign cases and mutate one added line into a bug (a flipped comparison, a
-swapped boolean, an off-by-one, a dropped ``not``, a ``return None``).
+Cases (``precision_cases.py``): every changed ``.py`` file of a package release (tests
+and docs aside) with at most ``--max-changed`` changed lines is a benign case: a git
+repository made by the bench with the old file committed, then the new one. Seeded
+cases take the changes of at most ``--seed-max-changed`` lines (few small ones hold a
+line that takes a bug) and mutate one added line of code into a bug (a flipped
+comparison, a swapped boolean, an off-by-one, a dropped ``not``, a ``return None``).
 
 The model runs in the project's embedded runtime (``python -m tandem.models.llamaserver``,
 llama.cpp's server from ``xllamacpp``), started once; each case runs the real
 ``tandem review --base HEAD~1 --format json --fail-on error`` against it, first the old
 way (``--no-verify --no-evidence``: every first-pass finding counts as given; or, with
 ``--before-rev REV``, tandem's own code at that revision, its older prompt included),
-then the new way. Both share one cache, so without ``--before-rev`` the new run reuses
-the first-pass answers and its model calls and time are what the checks add. Printed:
-benign commits failing ``--fail-on error``, error findings per benign commit, seeded
-bugs with a finding on their line (give or take one) and whether one of those names the
-bug, unsupported/ruled-out/demoted counts, model calls and seconds per commit. The
-messages on seeded lines go to ``--messages`` for a human to judge. Nothing is asserted.
+then the new way (the working tree, or ``--after-rev REV``). Both share one cache, so
+without ``--before-rev`` the new run reuses the first-pass answers and its model calls
+and time are what the checks add. ``--runs before`` and ``--runs after`` in two
+processes use two cores. Printed: benign commits failing ``--fail-on error``, error
+findings per benign commit, seeded bugs with a finding on their line (give or take one)
+and whether one of those names the bug, unsupported/ruled-out/demoted counts, model
+calls and seconds per commit. The messages on seeded lines go to ``--messages`` for a
+human to judge; ``--dump DIR`` keeps each case's diff, report and ``--trace`` (the
+model's raw answer and every finding's fate at each check). Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import os
 import re
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from precision_cases import Case, benign_cases, seed, spread
 
 from tables import table
 
@@ -54,55 +55,9 @@ GIT_ENV = {
     "GIT_CONFIG_GLOBAL": os.devnull,
     "GIT_CONFIG_NOSYSTEM": "1",
 }
+
+
 # (package, old, new): consecutive patch releases, BSD/MIT/Apache licensed, pure Python.
-RELEASES = [
-    ("click", "8.1.6", "8.1.7"),
-    ("itsdangerous", "2.1.1", "2.1.2"),
-    ("requests", "2.32.2", "2.32.3"),
-    ("flask", "3.0.2", "3.0.3"),
-    ("platformdirs", "4.2.1", "4.2.2"),
-    ("jinja2", "3.1.3", "3.1.4"),
-]
-# (pattern, replacement, what the bug is): the first that applies to an added line.
-MUTATIONS = [
-    (r" == ", " != ", "inverted comparison (== became !=)"),
-    (r" != ", " == ", "inverted comparison (!= became ==)"),
-    (r" is not ", " is ", "inverted identity test (is not became is)"),
-    (r" is (?!not\b|None\b)", " is not ", "inverted identity test (is became is not)"),
-    (r"except \(\w+, ", "except (", "narrowed except (an exception type dropped)"),
-    (r" <= ", " < ", "off-by-one (<= became <)"),
-    (r" >= ", " > ", "off-by-one (>= became >)"),
-    (r" < ", " <= ", "off-by-one (< became <=)"),
-    (r" > ", " >= ", "off-by-one (> became >=)"),
-    (r"\bif not ", "if ", "inverted condition (not dropped)"),
-    (r"\bTrue\b", "False", "swapped boolean (True became False)"),
-    (r"\bFalse\b", "True", "swapped boolean (False became True)"),
-    (r" \+ 1\b", " - 1", "off-by-one (+ 1 became - 1)"),
-    (r"\band\b", "or", "wrong operator (and became or)"),
-    (r"\bor\b", "and", "wrong operator (or became and)"),
-    (r" is None\b", " is not None", "inverted None test (is None became is not None)"),
-    (r" not in ", " in ", "inverted membership test (not in became in)"),
-    (r" in ", " not in ", "inverted membership test (in became not in)"),
-    (r"\[0\]", "[1]", "wrong index ([0] became [1])"),
-    (r"\[1:\]", "[2:]", "off-by-one slice ([1:] became [2:])"),
-    (r"^(\s*)return \S.*$", r"\1return None", "lost result (returns None)"),
-]
-
-
-_PUNCT = re.compile(r"[()\[\].=:]")  # prose in a docstring has none of these
-_CODE = re.compile(r"^\s*(if|elif|while|return|assert|for|except)\b|[=(]|\b(and|or|is|in)\b")
-
-
-@dataclass
-class Case:
-    name: str
-    path: str
-    old: str
-    new: str
-    seeded_line: int | None = None  # new-file line of the mutated row
-    bug: str = ""
-
-
 @dataclass
 class Outcome:
     code: int
@@ -115,89 +70,6 @@ class Outcome:
 @dataclass
 class Tally:
     rows: list[tuple[Case, Outcome]] = field(default_factory=list)
-
-
-def fetch(data: Path, package: str, version: str) -> Path:
-    """The sdist of ``package==version`` in ``data``, downloaded with pip when missing."""
-    data.mkdir(parents=True, exist_ok=True)
-    pattern = re.compile(rf"^{re.escape(package)}-{re.escape(version)}\.(tar\.gz|zip)$", re.I)
-    found = [p for p in data.iterdir() if pattern.match(p.name)]
-    if not found:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-             "-d", str(data), f"{package}=={version}"],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        found = [p for p in data.iterdir() if pattern.match(p.name)]
-    return found[0]
-
-
-def sources(sdist: Path) -> dict[str, str]:
-    """The package's ``.py`` files (tests, docs and examples aside), by path under src/."""
-    out: dict[str, str] = {}
-    with tarfile.open(sdist) as tar:
-        for member in tar.getmembers():
-            parts = member.name.split("/")[1:]
-            if not member.isfile() or not parts or not parts[-1].endswith(".py"):
-                continue
-            if parts[0] == "src":
-                parts = parts[1:]
-            if not parts or parts[0] in ("tests", "docs", "examples", "artwork", "scripts"):
-                continue
-            handle = tar.extractfile(member)
-            if handle is not None:
-                out["/".join(parts)] = handle.read().decode("utf-8", "replace")
-    return out
-
-
-def changed_count(old: str, new: str) -> int:
-    diff = difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0)
-    return sum(1 for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---"))
-
-
-def benign_cases(data: Path, max_changed: int) -> list[Case]:
-    cases: list[Case] = []
-    for package, old, new in RELEASES:
-        before, after = sources(fetch(data, package, old)), sources(fetch(data, package, new))
-        for path in sorted(before.keys() & after.keys()):
-            n = changed_count(before[path], after[path])
-            if 0 < n <= max_changed:
-                cases.append(Case(f"{package} {old}->{new}", path, before[path], after[path]))
-    return cases
-
-
-def spread(cases: list[Case], count: int) -> list[Case]:
-    """``count`` cases taken from each release in turn, so no one release fills the bench."""
-    by_release: dict[str, list[Case]] = {}
-    for case in cases:
-        by_release.setdefault(case.name.removesuffix(" (seeded)"), []).append(case)
-    out: list[Case] = []
-    while len(out) < count and any(by_release.values()):
-        for queue in by_release.values():
-            if queue and len(out) < count:
-                out.append(queue.pop(0))
-    return out
-
-
-def seed(case: Case) -> Case | None:
-    """The case with one added line mutated into a bug, or None when no line takes one."""
-    old, new = case.old.splitlines(), case.new.splitlines()
-    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
-    added = [j for tag, _, _, j1, j2 in matcher.get_opcodes() if tag != "equal"
-             for j in range(j1, j2)]  # fmt: skip
-    for j in added:
-        text = new[j]
-        if not (_CODE.search(text) and _PUNCT.search(text)) or text.strip()[:1] in "#\"'":
-            continue  # prose in a docstring is no place for a bug
-        for pattern, replacement, bug in MUTATIONS:
-            if pattern == " in " and re.match(r"\s*(async\s+)?for\b", text):
-                continue  # "for x not in y" is a syntax error, not a bug to find
-            mutated = re.sub(pattern, replacement, text, count=1)
-            if mutated != text:
-                lines = [*new[:j], mutated, *new[j + 1 :]]
-                body = "\n".join(lines) + ("\n" if case.new.endswith("\n") else "")
-                return Case(case.name + " (seeded)", case.path, case.old, body, j + 1, bug)
-    return None
 
 
 def git(repo: Path, *args: str) -> None:
@@ -243,7 +115,14 @@ def old_tandem(rev: str, where: Path) -> Path:
 
 
 def review(
-    repo: Path, url: str, cache: Path, old: bool, timeout: float, before: Path | None = None
+    repo: Path,
+    url: str,
+    cache: Path,
+    old: bool,
+    timeout: float,
+    before: Path | None = None,
+    trace: Path | None = None,
+    after: Path | None = None,
 ) -> Outcome:
     env = {
         **os.environ, **GIT_ENV,
@@ -251,12 +130,15 @@ def review(
         "TANDEM_CACHE_DIR": str(cache), "TANDEM_TIMEOUT": str(timeout),
     }  # fmt: skip
     args = [TANDEM, "review", "--base", "HEAD~1", "--format", "json", "--fail-on", "error"]
-    if old and before is not None:  # tandem as it was at --before-rev, on this venv
-        env["PYTHONPATH"] = str(before)
+    code = before if old else after
+    if code is not None:  # tandem as it was at --before-rev or --after-rev, on this venv
+        env["PYTHONPATH"] = str(code)
         run = "import sys; from tandem.cli import main; sys.exit(main(sys.argv[1:]))"
         args = [sys.executable, "-c", run, *args[1:]]
-    elif old:
+    if old and before is None:
         args += ["--no-verify", "--no-evidence"]
+    if trace is not None and not (old and before is not None):  # the old code has no --trace
+        args += ["--trace", str(trace)]
     start = time.monotonic()
     done = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True)
     seconds = time.monotonic() - start
@@ -265,6 +147,19 @@ def review(
     except ValueError:
         report = {"findings": [], "summary": {}}
     return Outcome(done.returncode, report["findings"], report["summary"], seconds, done.stderr)
+
+
+def dump(stem: Path, repo: Path, case: Case, out: Outcome) -> None:
+    """The case (its diff, the seeded line) and the report, next to the run's trace."""
+    diff = subprocess.run(["git", "diff", "HEAD~1", "HEAD"], cwd=repo, capture_output=True,
+                          text=True).stdout  # fmt: skip
+    seeded = ""
+    if case.seeded_line is not None:
+        row = case.new.splitlines()[case.seeded_line - 1]
+        seeded = f"seeded line {case.seeded_line} [{case.bug}]: {row.strip()}\n"
+    head = f"{case.name} {case.path}\n{seeded}exit {out.code}\n"
+    report = json.dumps({"findings": out.findings, "summary": out.summary}, indent=1)
+    stem.with_suffix(".txt").write_text(f"{head}\n{report}\n\n{diff}", encoding="utf-8")
 
 
 def near(finding: dict, line: int) -> bool:
@@ -318,6 +213,8 @@ def main() -> None:
     parser.add_argument("--benign", type=int, default=10, help="benign cases at most")
     parser.add_argument("--seeded", type=int, default=4, help="seeded cases at most")
     parser.add_argument("--max-changed", type=int, default=30, help="changed lines a case")
+    parser.add_argument("--seed-max-changed", type=int, default=80,
+                        help="changed lines a seeded case (few small ones take a bug)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument(
@@ -325,26 +222,61 @@ def main() -> None:
         help="run 'before' as tandem was at this git revision (its own prompt), not as this "
         "tandem with --no-verify --no-evidence",
     )
+    parser.add_argument(
+        "--after-rev",
+        help="run 'after' as tandem is at this git revision (a committed state, so the "
+        "working tree can change while the bench runs), not as the working tree",
+    )
     parser.add_argument("--messages", type=Path, default=Path("/tmp/review_precision.txt"))
+    parser.add_argument("--only", choices=("benign", "seeded"), help="run one kind of case")
+    parser.add_argument("--cases", action="append", metavar="TEXT",
+                        help="only the cases whose path holds TEXT (repeatable)")  # fmt: skip
+    parser.add_argument(
+        "--runs",
+        choices=("both", "before", "after"),
+        default="both",
+        help="one of the runs only ('after' to look at the checks quickly; 'before' and "
+        "'after' in two processes to use two cores)",
+    )
+    parser.add_argument(
+        "--dump", type=Path,
+        help="write each case's diff, report and --trace (the model's raw answer, then every "
+        "finding's fate at each check) to this folder",
+    )  # fmt: skip
     args = parser.parse_args()
 
     every = benign_cases(args.data, args.max_changed)
-    benign = spread(every, args.benign)
-    seeded = spread([s for s in map(seed, every) if s is not None], args.seeded)
+    benign = [] if args.only == "seeded" else spread(every, args.benign)
+    seeded = [] if args.only == "benign" else spread(
+        [s for s in map(seed, benign_cases(args.data, args.seed_max_changed)) if s is not None],
+        args.seeded,
+    )  # fmt: skip
+    if args.cases:
+        benign = [c for c in benign if any(t in c.path for t in args.cases)]
+        seeded = [c for c in seeded if any(t in c.path for t in args.cases)]
+    if args.dump is not None:
+        args.dump.mkdir(parents=True, exist_ok=True)
+    labels = tuple(
+        (label, label == "before") for label in ("before", "after") if args.runs in ("both", label)
+    )
     cases = benign + seeded
     print(f"{len(benign)} benign and {len(seeded)} seeded cases; model {args.model.name}")
     proc, url = start_model(args.model, args.threads)
-    tallies = {"before": Tally(), "after": Tally()}
+    tallies = {label: Tally() for label, _ in labels}
     notes: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="review-precision-") as tmp:
             cache = Path(tmp) / "cache"
             before = old_tandem(args.before_rev, Path(tmp) / "old") if args.before_rev else None
+            after = old_tandem(args.after_rev, Path(tmp) / "new") if args.after_rev else None
             for i, case in enumerate(cases):
                 repo = make_repo(Path(tmp) / f"case{i}", case)
-                for label, old in (("before", True), ("after", False)):
-                    out = review(repo, url, cache, old, args.timeout, before)
+                for label, old in labels:
+                    trace = args.dump / f"case{i}-{label}.trace.jsonl" if args.dump else None
+                    out = review(repo, url, cache, old, args.timeout, before, trace, after)
                     tallies[label].rows.append((case, out))
+                    if args.dump is not None:
+                        dump(args.dump / f"case{i}-{label}", repo, case, out)
                     errors = sum(f["severity"] == "error" for f in out.findings)
                     print(f"  {label:6} {case.name} {case.path}: exit {out.code}, "
                           f"{len(out.findings)} findings ({errors} errors), "

@@ -431,7 +431,9 @@ def test_de_duplication_is_not_quadratic():
     findings, dropped = check_findings(parse_answer(text), request)  # type: ignore[arg-type]
     elapsed = time.perf_counter() - started
     assert len(findings) == 10_000 and dropped == 0
-    assert elapsed < 5.0  # quadratic took minutes for this
+    # Quadratic took many minutes for this; linear is about a second on an idle core and
+    # up to half a minute on a loaded shared machine: the bound tells the two apart.
+    assert elapsed < 120.0
 
 
 def test_caps_stop_a_review_before_anything_is_sent(tmp_path: Path, review):

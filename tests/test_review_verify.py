@@ -96,7 +96,7 @@ def review(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], 
 
 def real(repo: Repo, severity: str = "error", **extra: Any) -> dict[str, Any]:
     """The one true finding: it quotes its line and says what is wrong."""
-    line = repo.line_of("app/calc.py", REAL)
+    line = extra.pop("line", repo.line_of("app/calc.py", REAL))
     fields = {"rule": "wrong-total", "quote": REAL, "message": REAL_MESSAGE, **extra}
     return finding("app/calc.py", line, severity, **fields)
 
@@ -173,7 +173,7 @@ def test_the_old_behaviour_reports_every_finding_and_fails(server: ReviewModel, 
         (verdict(True, 9), "error", True, 1),
         (verdict(True, 5), "info", False, 0),  # confirmed, but not sure enough: demoted
         (verdict(False, 9), "info", False, 0),  # rejected: demoted, still reported
-        (verdict(False, 2), "error", True, 1),  # a reject it doubts: score 8
+        (verdict(False, 0), "info", False, 0),  # a reject is no confirmation, however unsure
         ("no idea", "error", False, 0),  # no verdict twice: unverified, does not count
     ],
 )
@@ -272,8 +272,109 @@ def test_rules_on_their_own():
     assert restates("Sets limit to min of qty and 99.", "limit = min(qty, 99)")
     assert not restates("limit may be negative when qty is", "limit = min(qty, 99)")
     assert not restates("an unrelated remark", "limit = min(qty, 99)")  # names no code
+    # A message about a bug often describes the code: a word saying it is wrong keeps it.
+    code = "except (OSError, OverflowError) as exc:"
+    assert not restates("The except clause only catches OSError and OverflowError.", code)
+    assert not restates("The OSError test is inverted.", code)
+    assert restates("Catches OSError and OverflowError as exc.", code)
     assert kind_of("Wrong Result") == "wrong-result" and kind_of(3) == "other"
     assert calibrated("error", "security", "sql-injection", "user input in SQL") == "error"
     assert calibrated("error", "other", "x", "breaks") == "warning"
     assert calibrated("warning", "crash", "naming", "bad name") == "info"
     assert calibrated("info", "crash", "x", "raises") == "info"  # never raised
+
+
+def test_a_quote_is_matched_as_models_copy_strings():
+    """Quotation marks swapped, an f-string's braces left out: still the row quoted."""
+    from tandem.review.evidence import supporting_row
+    from tandem.review.findings import Finding
+    from tandem.review.units import HunkLines, ReviewUnit, Row
+
+    rows = (
+        Row(" ", 1, "def check(key):"),
+        Row("-", None, "    fp = open(path, 'wb')"),
+        Row("+", 2, '    real_fp = open(path, "wb")'),
+        Row("-", None, """        raise ValueError(f"Spaces are not allowed: '{key}'")"""),
+        Row("+", 3, '        raise ValueError(f"Invalid character: {key!r}")'),
+    )
+    unit = ReviewUnit("a.py", "python", rows, (HunkLines(1, 3, (2, 3)),))
+
+    def row_of(quote: str, line: int = 3) -> int | None:
+        finding = Finding("a.py", line, line, "error", "r", "m", quote=quote)
+        row, _ = supporting_row(finding, unit)
+        return None if row is None else (row.new or -1)
+
+    assert row_of("open(path, 'wb')", 2) == 2
+    assert row_of("Spaces are not allowed: 'key'") == -1  # the removed row, in place
+    assert row_of('f"Invalid character: key!r"') == 3
+    assert row_of("open(path, 'rb')", 2) is None
+
+
+def test_a_miscounted_line_moves_onto_the_row_its_quote_copies(
+    server: ReviewModel, repo: Repo, review
+):
+    """A small model copies code right and counts lines wrong: its quote says where it is."""
+    line = repo.line_of("app/calc.py", REAL)
+    elsewhere = repo.line_of("app/calc.py", "return 0.0")  # a changed row, far from REAL
+    server.respond = by_file([
+        real(repo, line=elsewhere, end_line=elsewhere, rule="same-hunk"),
+        real(repo, line=500, end_line=500, rule="outside-the-code-shown"),
+        real(repo, line=elsewhere, end_line=elsewhere, rule="nowhere", quote="total = 0"),
+    ])  # fmt: skip
+    out = review(repo, server, "--base", "main", "--format", "json", "--fail-on", "error",
+                 "--trace", str(repo.path.parent / "trace.jsonl"))  # fmt: skip
+    assert out.code == 1, out.stderr
+    lines = {f["rule"]: f["line"] for f in out.report["findings"]}
+    assert lines == {"same-hunk": line, "outside-the-code-shown": line}
+    summary = out.report["summary"]
+    assert (summary["unsupported_findings"], summary["dropped_findings"]) == (1, 0)
+    # The trace says what happened to each, the model's answer first.
+    events = [json.loads(x) for x in (repo.path.parent / "trace.jsonl").read_text().splitlines()]
+    [first] = [e for e in events if e["stage"] == "answer" and "app/calc.py" in e["paths"]]
+    assert "same-hunk" in first["text"] and events.index(first) < 2
+    fates = {(e["stage"], e["finding"]["rule"]): e["outcome"] for e in events if "finding" in e}
+    assert fates[("check", "outside-the-code-shown")] == "moved from line 500"
+    assert fates[("evidence", "same-hunk")] == f"moved to line {line}, the row it quotes"
+    assert fates[("evidence", "nowhere")] == "unsupported: no matching quote"
+    assert fates[("verify", "same-hunk")] == "verified"
+
+
+@pytest.mark.parametrize(
+    "quote",
+    [
+        "+    return result + limit",  # the diff's marker
+        f"7 + {REAL}",  # the data's row number and marker
+        f"7: {REAL}",
+        "return result ... limit",  # shortened
+        "return result + limit  # adds the cap",  # a comment the model added
+        f'"{REAL}"',  # in quotation marks
+    ],
+)
+def test_quotes_in_the_forms_models_copy_them_are_found(
+    server: ReviewModel, repo: Repo, review, quote: str
+):
+    server.respond = by_file([real(repo, quote=quote)])
+    out = review(repo, server, "--base", "main", "--format", "json", "--fail-on", "error")
+    assert out.code == 1, out.stderr
+    [kept] = out.report["findings"]
+    assert kept["line"] == repo.line_of("app/calc.py", REAL) and kept["verified"] is True
+    assert out.report["summary"]["unsupported_findings"] == 0
+
+
+@pytest.mark.parametrize(
+    "quote",
+    [
+        "return total - limit",  # code that is not there
+        "return ... 0.5",  # pieces that are not there in order
+        "7 + ",  # nothing left but the wrapping
+        "... + ...",  # too short once cut
+    ],
+)
+def test_quotes_of_code_that_is_not_there_stay_unsupported(
+    server: ReviewModel, repo: Repo, review, quote: str
+):
+    server.respond = by_file([real(repo, quote=quote)])
+    out = review(repo, server, "--base", "main", "--format", "json", "--fail-on", "error")
+    assert out.code == 0, out.stderr
+    assert out.report["findings"] == []
+    assert out.report["summary"]["unsupported_findings"] == 1

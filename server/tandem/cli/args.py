@@ -193,6 +193,9 @@ def _review_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-evidence", action="store_true",
                    help="keep findings without a matching quote and skip the drop rules and the "
                    "severity caps (the behaviour before them: for measuring only)")  # fmt: skip
+    p.add_argument("--trace", metavar="FILE",
+                   help="write what happened to every finding (the model's raw answers, then "
+                   "each check's outcome) to FILE as JSON lines")  # fmt: skip
     p.add_argument("--concurrency", type=_positive, metavar="N",
                    help="model requests at once (default: max_concurrent, 2)")  # fmt: skip
     p.add_argument(

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tandem import __version__
 from tandem import chat_prompts as prompts
@@ -39,6 +41,9 @@ from tandem.models.tokens import Tokenizer
 from tandem.review.exits import exit_code as review_exit_code
 from tandem.review.formats import render as render_review
 from tandem.workspace import Workspace, open_workspace
+
+if TYPE_CHECKING:
+    from tandem.review.trace import Trace
 
 
 def read_source(path: Path) -> str:
@@ -328,8 +333,10 @@ async def run_review(args: argparse.Namespace) -> int:
         limits = Limits(args.max_files, args.max_requests, args.max_total_tokens)
         checks = Checks(not args.no_evidence, not args.no_verify, args.verify_threshold,
                         args.max_verify)  # fmt: skip
-        run = await review(inputs, concurrency=args.concurrency, max_findings=args.max_findings,
-                           limits=limits, quiet=args.quiet, checks=checks)  # fmt: skip
+        with open_trace(args.trace) as trace:
+            run = await review(inputs, concurrency=args.concurrency,
+                               max_findings=args.max_findings, limits=limits, quiet=args.quiet,
+                               checks=checks, trace=trace)  # fmt: skip
     except (GitError, DiffError, UnsafeCacheDir, ReviewConfigError, CapReached) as exc:
         error = UsageError(str(exc))
         error.exit_code = getattr(exc, "exit_code", UsageError.exit_code)
@@ -357,6 +364,22 @@ async def run_review(args: argparse.Namespace) -> int:
         run.incomplete_requests,
         args.allow_incomplete,
     )
+
+
+@contextlib.contextmanager
+def open_trace(name: str | None) -> Iterator[Trace]:
+    """``--trace FILE`` opened for writing (UTF-8), or the trace that writes nothing."""
+    from tandem.review.trace import Trace
+
+    if not name:
+        yield Trace()
+        return
+    try:
+        handle = open(name, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise UsageError(f"cannot write --trace {name}: {exc.strerror}") from None
+    with handle:
+        yield Trace(handle)
 
 
 def write_report(args: argparse.Namespace, report: str) -> None:

@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tandem.models.base import ChatMessage
+from tandem.review.evidence import quoted_row
 from tandem.review.findings import Finding
 from tandem.review.packing import ReviewRequest
 from tandem.review.severity import KINDS, kind_of, kinds_text
+from tandem.review.trace import NO_TRACE, Trace
 
 SEVERITY_NAMES = {
     "error": "error", "critical": "error", "high": "error", "blocker": "error",
@@ -69,10 +71,14 @@ listed.
 line or part of one, without the line number or "+"). A finding without it is dropped.
 - "kind": one of these classes:
 {kinds}
-- "severity": "error" only for the first group of kinds, when you are sure the changed code \
-breaks; "warning" for likely problems; "info" for minor issues worth a look. Style, naming, \
-docs and "consider" advice are "info". Never report a version number, a changelog entry, or \
-what the code plainly does: only what is wrong with it.
+- "severity": "error" only for the first group of kinds, when the changed code breaks; \
+"warning" for likely problems; "info" for minor issues worth a look. Style, naming, docs and \
+"consider" advice are "info". Never report a version number, a changelog entry, or what the \
+code plainly does: only what is wrong with it.
+- Look hard at every changed condition, comparison, boolean, operator, index, return value \
+and exception handler: is it the right one? Report each one that looks wrong, even when you \
+are unsure (then as a "warning"): every finding is checked again before it can fail a \
+build, and a missed bug is worse than a finding that is checked and set aside.
 - "rule": a short kebab-case name for the kind of problem, e.g. "null-dereference", \
 "sql-injection", "off-by-one", "resource-leak".
 - "message": one or two sentences: what is wrong and why it matters.
@@ -292,7 +298,9 @@ def _path(value: Any, paths: tuple[str, ...]) -> str | None:
     return next((c for c in candidates if c in paths), None)
 
 
-def check_findings(answer: Answer, request: ReviewRequest) -> tuple[list[Finding], int]:
+def check_findings(
+    answer: Answer, request: ReviewRequest, trace: Trace = NO_TRACE
+) -> tuple[list[Finding], int]:
     """The findings that survive the checks, and how many entries were dropped."""
     kept: dict[Finding, None] = {}  # insertion-ordered set: no quadratic "not in list"
     dropped = answer.unreadable
@@ -300,8 +308,12 @@ def check_findings(answer: Answer, request: ReviewRequest) -> tuple[list[Finding
         finding = _checked(entry, request)
         if finding is None:
             dropped += 1
-        else:
-            kept.setdefault(finding)
+            trace.event("check", outcome="dropped: invalid, or not in the code shown", entry=entry)
+            continue
+        line = _integer(entry.get("line"))
+        outcome = "kept" if line == finding.line else f"moved from line {line}"
+        trace.finding("check", finding, outcome)
+        kept.setdefault(finding)
     return list(kept), dropped
 
 
@@ -319,17 +331,21 @@ def _checked(entry: Any, request: ReviewRequest) -> Finding | None:
     end_line = line if end_line is None or end_line < line else end_line
     units = request.units_of(path)
     unit = next((u for u in units if line in u.changed), None)
+    quote = clean(raw, MAX_QUOTE) if isinstance(raw := entry.get("quote"), str) else ""
     if unit is None:
         unit = next((u for u in units if u.hunk_for(line) is not None), None)
         hunk = unit.hunk_for(line) if unit is not None else None
-        if unit is None or hunk is None:
+        if unit is not None and hunk is not None:
+            line = end_line = hunk.nearest(line)
+        elif (found := quoted_row(quote, units, line)) is not None:
+            unit, row = found  # a miscounted line: the quote says where the finding is
+            line = end_line = row.new or line
+        else:
             return None  # not in any code this request showed of the file
-        line = end_line = hunk.nearest(line)
     end_line = min(end_line, unit.last)
     suggestion = entry.get("suggestion")
     suggestion = clean(suggestion, MAX_SUGGESTION) if isinstance(suggestion, str) else ""
     code = next((r.text for r in unit.rows if r.new == line), "")
-    quote = entry.get("quote")
     return Finding(
         path=path,
         line=line,
@@ -340,5 +356,5 @@ def _checked(entry: Any, request: ReviewRequest) -> Finding | None:
         suggestion=suggestion or None,
         code=code,
         kind=kind_of(entry.get("kind")),
-        quote=clean(quote, MAX_QUOTE) if isinstance(quote, str) else "",
+        quote=quote,
     )

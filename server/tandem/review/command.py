@@ -14,6 +14,7 @@ from tandem.review.inputs import ReviewInputs
 from tandem.review.limits import DEFAULT_MAX_VERIFY, DEFAULT_THRESHOLD, Limits
 from tandem.review.progress import Progress
 from tandem.review.run import Reviewer, ReviewOptions, ReviewRun
+from tandem.review.trace import NO_TRACE, Trace
 from tandem.workspace import open_workspace
 
 
@@ -35,6 +36,7 @@ async def review(
     limits: Limits | None = None,
     quiet: bool = False,
     checks: Checks | None = None,
+    trace: Trace = NO_TRACE,
 ) -> ReviewRun:
     """Review ``inputs``: ``ReviewerFailed`` or ``ReviewConfigError`` when it cannot."""
     settings = inputs.settings
@@ -63,6 +65,7 @@ async def review(
             cache=workspace.cache,
             engine=workspace.engine,
             progress=progress,
+            trace=trace,
         )
         return await reviewer.review(inputs.files, inputs.source)
     finally:

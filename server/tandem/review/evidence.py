@@ -22,9 +22,14 @@ from pathlib import PurePosixPath
 from tandem.review.findings import Finding, ReviewResult
 from tandem.review.packing import ReviewRequest
 from tandem.review.severity import calibrated
+from tandem.review.trace import NO_TRACE, Trace
 from tandem.review.units import ReviewUnit, Row
 
-_ROW_PREFIX = re.compile(r"^\s*\d*\s*[+-]\s")  # "  12 + " copied from the data
+# What a model wraps a copied row in: "  12 + " (number and marker, as the data shows
+# them), "12: " or "L12 " (a number), or a marker glued to the code ("+return x").
+_ROW_PREFIX = re.compile(r"^\s*(?:[Ll](?:ine)?\s*)?\d+\s*(?:[+-]\s|[:|]\s*|\s)|^\s*[+-](?=\s|\S)")
+_ELLIPSIS = re.compile(r"\.\.\.|\u2026")
+_COMMENT = re.compile(r"\s(#|//).*$")
 MIN_QUOTE = 3  # characters (whitespace aside): shorter quotes match almost anything
 SLACK = 1  # lines either side of the finding where its quote may be
 
@@ -52,7 +57,10 @@ _CONCERN = re.compile(
     r"vulnerab\w*|break\w*|broken|lost|loss|mismatch\w*|inconsistent|invalid|unexpected\w*|"
     r"ignor\w*|forg[eo]t\w*|overwrit\w*|off-by-one|infinite|hang\w*|block\w*|leaks|unbounded|"
     r"deprecated|typo|avoid|dangerous|problem\w*|issue|cannot|can't|doesn't|isn't|won't|"
-    r"consider|improve|better|hard-?coded|redundant|duplicat\w*|slow|inefficient)\b",
+    r"consider|improve|better|hard-?coded|redundant|duplicat\w*|slow|inefficient|only|"
+    r"always|invert\w*|revers\w*|opposite|swap\w*|flip\w*|negat\w*|narrow\w*|unhandled|"
+    r"uncaught|suspicious|unintend\w*|accidental\w*|wrongly|erroneous\w*|likely|"
+    r"potential(ly)?|possibl[ey]|intended|expected|supposed)\b",
     re.I,
 )
 
@@ -62,16 +70,48 @@ def squeeze(text: str) -> str:
     return "".join(text.split())
 
 
+_LOOSE = str.maketrans({"'": '"', "{": None, "}": None})
+
+
+def loose(text: str) -> str:
+    """Squeezed text as quotes and rows are matched: one kind of quotation mark, and no
+    braces (a model copies ``f"x: {key}"`` as ``"x: key"`` and swaps ``'`` for ``"``)."""
+    return squeeze(text).translate(_LOOSE)
+
+
 def quote_lines(quote: str) -> list[str]:
     """The quote's lines, squeezed, without the wrapping a model adds (backticks, a diff
     row's number and marker)."""
+    return [squeeze(line) for line in _raw_lines(quote) if squeeze(line)]
+
+
+def _raw_lines(quote: str) -> list[str]:
     out = []
     for line in quote.strip().strip("`").split("\n"):
-        line = _ROW_PREFIX.sub("", line)
-        line = squeeze(line)
-        if line:
+        line = _ROW_PREFIX.sub("", line, count=1)
+        if line.strip():
             out.append(line)
     return out
+
+
+def _variants(line: str) -> list[tuple[str, ...]]:
+    """Ways one quote line may sit in a row, each a run of pieces found there in order:
+    as written, without a trailing comment the model added or changed, cut at an
+    ellipsis where it shortened the code, and without quotation marks around it."""
+    forms = [line]
+    code = _COMMENT.sub("", line)
+    if code.strip() and code != line:
+        forms.append(code)
+    for form in list(forms):
+        bare = form.strip()
+        if len(bare) > 2 and bare[0] == bare[-1] and bare[0] in "\"'":
+            forms.append(bare[1:-1])
+    out: list[tuple[str, ...]] = []
+    for form in forms:
+        out.append((loose(form),))
+        if _ELLIPSIS.search(form):
+            out.append(tuple(p for p in map(loose, _ELLIPSIS.split(form)) if p))
+    return [v for v in out if sum(map(len, v)) >= MIN_QUOTE]
 
 
 def not_code(path: str) -> bool:
@@ -113,39 +153,91 @@ def _window(unit: ReviewUnit, first: int, last: int) -> list[Row]:
     return rows
 
 
-def _matches(quote: str, row: str) -> bool:
-    """A quote line is part of the row, or holds the whole row (a quote running on)."""
-    return quote in row or (len(row) >= MIN_QUOTE and row in quote)
+def _in_order(pieces: tuple[str, ...], row: str) -> bool:
+    at = 0
+    for piece in pieces:
+        found = row.find(piece, at)
+        if found < 0:
+            return False
+        at = found + len(piece)
+    return True
 
 
-def _found(lines: list[str], rows: list[Row]) -> Row | None:
-    """The first row holding a line of the quote, if every line of it is in some row."""
-    texts = [(row, squeeze(row.text)) for row in rows]
-    first: Row | None = None
-    for line in lines:
-        row = next((r for r, t in texts if t and _matches(line, t)), None)
-        if row is None:
-            return None
-        first = first or row
-    return first
+def _matches(variants: list[tuple[str, ...]], row: str) -> int:
+    """2: a quote line is part of the row (in one of its forms); 1: it holds the whole
+    row (a quote running on); 0: neither."""
+    if any(_in_order(v, row) for v in variants):
+        return 2
+    return int(len(row) >= MIN_QUOTE and any(row in v[0] for v in variants if len(v) == 1))
+
+
+def _found(lines: list[list[tuple[str, ...]]], rows: list[Row], line: int) -> Row | None:
+    """The row holding the quote's first line, if every line of the quote is in some row:
+    one holding it whole before one it runs on from, then the nearest to ``line`` (a
+    removed row counts as where the row after it is, and after an added row there)."""
+    texts = [(row, loose(row.text)) for row in rows]
+    if not lines or not all(any(t and _matches(v, t) for _, t in texts) for v in lines):
+        return None
+    at: dict[int, int] = {}
+    following = line
+    for i in reversed(range(len(rows))):
+        following = rows[i].new if rows[i].new is not None else following
+        at[i] = following
+    scored = [
+        (-_matches(lines[0], t), abs(at[i] - line), rows[i].new is None, i)
+        for i, (_, t) in enumerate(texts)
+        if t and _matches(lines[0], t)
+    ]
+    return rows[min(scored)[3]]
+
+
+def quoted(quote: str) -> list[list[tuple[str, ...]]]:
+    """The quote ready to look for: each line's variants; [] when it is too short."""
+    lines = [_variants(line) for line in _raw_lines(quote)]
+    lines = [v for v in lines if v]
+    return lines if sum(len(v[0][0]) for v in lines) >= MIN_QUOTE else []
 
 
 def supporting_row(finding: Finding, unit: ReviewUnit) -> tuple[Row | None, str]:
-    """The changed row the finding's quote is on, or None and why it is dropped."""
-    lines = quote_lines(finding.quote)
-    if sum(len(line) for line in lines) < MIN_QUOTE:
+    """The changed row the finding's quote is on, or None and why it is dropped.
+
+    Near the finding's line (one either side) first; a quote of an unchanged row there is
+    about a line the change did not touch. Elsewhere in the unit, the changed row nearest
+    the line that the quote matches: a small model often miscounts the line numbers but
+    copies the code right, and its finding belongs on the code it copied.
+    """
+    lines = quoted(finding.quote)
+    if not lines:
         return None, ""
     near = _window(unit, finding.line - SLACK, finding.end_line + SLACK)
-    changed = _found(lines, [r for r in near if r.kind != " "])
+    changed = _found(lines, [r for r in near if r.kind != " "], finding.line)
     if changed is not None:
         return changed, ""
-    if _found(lines, near) is not None:
+    if _found(lines, near, finding.line) is not None:
         return None, UNTOUCHED
+    elsewhere = _found(lines, [r for r in unit.rows if r.kind != " "], finding.line)
+    if elsewhere is not None:
+        return elsewhere, ""
     return None, ""
 
 
+def quoted_row(quote: str, units: Iterable[ReviewUnit], line: int) -> tuple[ReviewUnit, Row] | None:
+    """The added row, in any of ``units``, that the quote matches, nearest to ``line``:
+    where a finding whose line is outside the code shown belongs."""
+    lines = quoted(quote)
+    found: list[tuple[int, ReviewUnit, Row]] = []
+    for unit in units if lines else ():
+        row = _found(lines, [r for r in unit.rows if r.kind == "+" and r.new is not None], line)
+        if row is not None and row.new is not None:
+            found.append((abs(row.new - line), unit, row))
+    return min(found, key=lambda f: f[0])[1:] if found else None
+
+
 def screen(
-    findings: Iterable[Finding], request: ReviewRequest, result: ReviewResult
+    findings: Iterable[Finding],
+    request: ReviewRequest,
+    result: ReviewResult,
+    trace: Trace = NO_TRACE,
 ) -> list[tuple[Finding, ReviewUnit]]:
     """The findings that keep their evidence and pass the rules, each with its unit;
     the rest are counted in ``result``."""
@@ -154,23 +246,30 @@ def screen(
         unit = next((u for u in request.units_of(finding.path) if finding.line in u.changed), None)
         if unit is None:  # ask's checks put every finding on a changed line; belt and braces
             result.unsupported_findings += 1
+            trace.finding("evidence", finding, "unsupported: not on a changed line")
             continue
         row, reason = supporting_row(finding, unit)
         if row is None:
             if reason:
                 result.ruled_out[reason] = result.ruled_out.get(reason, 0) + 1
+                trace.finding("evidence", finding, f"ruled out: {reason}")
             else:
                 result.unsupported_findings += 1
+                trace.finding("evidence", finding, "unsupported: no matching quote")
             continue
         if row.new is not None and row.new != finding.line:
+            trace.finding("evidence", finding, f"moved to line {row.new}, the row it quotes")
             line = row.new
             end = max(line, finding.end_line)
             finding = replace(finding, line=line, end_line=end, code=row.text)
         reason = _rule_out(finding, row)
         if reason:
             result.ruled_out[reason] = result.ruled_out.get(reason, 0) + 1
+            trace.finding("evidence", finding, f"ruled out: {reason}")
             continue
         severity = calibrated(finding.severity, finding.kind, finding.rule, finding.message)
+        outcome = "kept" if severity == finding.severity else f"severity capped to {severity}"
+        trace.finding("severity", finding, outcome)
         kept.append((replace(finding, severity=severity), unit))
     return kept
 

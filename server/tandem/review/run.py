@@ -54,6 +54,7 @@ from tandem.review.limits import (
 from tandem.review.packing import ReviewRequest, pack
 from tandem.review.progress import Progress
 from tandem.review.source import ChangeSource
+from tandem.review.trace import NO_TRACE, Trace
 from tandem.review.units import ReviewUnit
 from tandem.review.verify import Verifier
 
@@ -127,7 +128,9 @@ class Reviewer:
         cache: CompletionCache | None = None,
         engine: ContextEngine | None = None,
         progress: Progress | None = None,
+        trace: Trace = NO_TRACE,
     ) -> None:
+        self.trace = trace
         self.client = client
         self.root = root
         self.options = options
@@ -309,6 +312,7 @@ class Reviewer:
             answer = parse_answer(cached) if cached is not None else None
             if answer is not None and not answer.cut:
                 run.result.cached_requests += 1
+                self.trace.answer(request.paths, cached or "", cached=True)
                 return self._asked(answer, request, run)
         cut = None
         for _ in range(ASKS):
@@ -316,6 +320,7 @@ class Reviewer:
                 break  # a cost cap: this request gets no more asks
             run.result.model_requests += 1
             text = await collect(self.client.chat(messages, options))
+            self.trace.answer(request.paths, text, cached=False)
             answer = parse_answer(text)
             if answer is None:
                 continue
@@ -334,9 +339,9 @@ class Reviewer:
         self, answer: Answer, request: ReviewRequest, run: ReviewRun, incomplete: bool = False
     ) -> Asked:
         """The answer's findings after the checks and, unless switched off, the evidence rules."""
-        findings, dropped = check_findings(answer, request)
+        findings, dropped = check_findings(answer, request, self.trace)
         if self.options.evidence:
-            return Asked(screen(findings, request, run.result), dropped, incomplete)
+            return Asked(screen(findings, request, run.result, self.trace), dropped, incomplete)
         pairs = [(f, u) for f in findings if (u := unit_of(f, request)) is not None]
         return Asked(pairs, dropped + len(findings) - len(pairs), incomplete)
 
@@ -357,6 +362,7 @@ class Reviewer:
             threshold=self.options.verify_threshold,
             max_verify=self.options.max_verify,
             concurrency=self.options.concurrency,
+            trace=self.trace,
         )
         run.result.findings = await verifier.verify(pairs, run.result)
 

@@ -4,9 +4,11 @@ The first answer is one guess among many findings; asked again about one finding
 the hunk grown to its enclosing function (the unit tree-sitter built for the first pass)
 and nothing else, a model rejects much of what it invented. It answers ``confirm`` or
 ``reject`` with a confidence from 0 to 10; the score is that confidence for a confirm and
-10 minus it for a reject. At or above the threshold the finding is *verified* and keeps
-its severity; below it, it is demoted to info: still reported, never silenced, but it
-cannot fail a build (``ReviewResult.fails`` counts verified findings only).
+0 for a reject, whatever its confidence (a small model answers "reject, confidence 0"
+about a finding it calls wrong: that is no confirmation). At or above the threshold the
+finding is *verified* and keeps its severity; below it, it is demoted to info: still
+reported, never silenced, but it cannot fail a build (``ReviewResult.fails`` counts
+verified findings only).
 The finding's text came from the model reading untrusted code, so it is fenced with the
 code as untrusted data. Questions run ``concurrency`` at a time, at most ``max_verify``
 per review (the most severe first), each counted against the cost caps; answers are
@@ -29,6 +31,7 @@ from tandem.review.answers import answer_of, cache_key, entry, prompt_digest
 from tandem.review.ask import fence
 from tandem.review.findings import RANK, Finding, ReviewResult
 from tandem.review.limits import DEFAULT_MAX_VERIFY, DEFAULT_THRESHOLD, Spending
+from tandem.review.trace import NO_TRACE, Trace
 from tandem.review.units import ReviewUnit
 
 ANSWER_TOKENS = 256
@@ -87,8 +90,8 @@ class Verdict:
 
     @property
     def score(self) -> int:
-        """How likely the finding is real, 0-10, whichever way the verdict went."""
-        return self.confidence if self.confirm else 10 - self.confidence
+        """How sure the model is that the finding is real, 0-10: only a confirm counts."""
+        return self.confidence if self.confirm else 0
 
 
 def parse_verdict(text: str) -> Verdict | None:
@@ -132,6 +135,7 @@ class Verifier:
     max_verify: int = DEFAULT_MAX_VERIFY
     concurrency: int = 2
     temperature: float = 0.0
+    trace: Trace = NO_TRACE
 
     async def verify(
         self, pairs: Sequence[tuple[Finding, ReviewUnit]], result: ReviewResult
@@ -151,13 +155,17 @@ class Verifier:
             async with gate:
                 verdict = await self._ask(finding, unit, result)
             if verdict is None:
+                self.trace.finding("verify", finding, "unverified: not asked or no verdict")
                 return  # not asked (a cap) or no JSON twice: unverified, as it was
+            seen = {"confirm": verdict.confirm, "confidence": verdict.confidence}
             if verdict.score >= self.threshold:
                 out[index] = replace(finding, verified=True)
                 result.verified_findings += 1
+                self.trace.finding("verify", finding, "verified", **seen)
             else:
                 out[index] = replace(finding, severity="info")
                 result.demoted_findings += 1
+                self.trace.finding("verify", finding, "demoted to info", **seen)
 
         async with asyncio.TaskGroup() as group:
             for index in sorted(asked):
