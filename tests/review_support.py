@@ -303,6 +303,8 @@ class ReviewModel(ModelServer):
         with self._lock:
             if self.script:
                 return self.script.popleft()
+        if self._local.rec.path.endswith("/tokenize"):
+            return Behaviour()  # llama.cpp's counting route: answered by the server itself
         body = self._local.rec.body
         claim = verify_claim(body)
         if claim is not None:

@@ -284,3 +284,20 @@ def test_a_key_line_glued_to_a_template_token_is_redacted():
             ends = "\n".join(lines[4 : 4 + start]) + "<|fim_suffix|><|fim_middle|>"
             redacted = redact_text("<|fim_prefix|>" + ends)
             assert not [line for line in body if line in redacted], start
+
+
+def test_a_key_split_across_review_units_leaves_no_line():
+    """A review unit of a few rows from inside a key, with the diff's row-number gutter:
+    the run of key lines and the short padded last line go together."""
+    from pathlib import Path
+
+    from tandem.models.redact import redact_text
+
+    lines = (Path(__file__).parent / "data" / "secrets" / "tls.py").read_text().split("\n")
+    end = next(i for i, line in enumerate(lines) if line.startswith("-----END"))
+    last = lines[end - 1]
+    assert len(last) < 64 and last.endswith("=")  # the key's short, padded last line
+    for first in range(end - 8, end - 4):
+        unit = "\n".join(f"{n + 1:>5} + {lines[n]}" for n in range(first, end))
+        redacted = redact_text(unit)
+        assert last not in redacted and "<redacted:private-key>" in redacted, redacted

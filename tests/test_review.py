@@ -318,3 +318,30 @@ def test_usage_errors_exit_2(server: ReviewModel, repo: Repo, review, tmp_path: 
         main(["review", "--concurrency", "0"])
     assert exc.value.code == 2
     assert server.review_requests() == []
+
+
+def test_a_schema_the_server_compiles_to_a_grammar_costs_no_prompt_room(
+    server: ReviewModel, repo: Repo, review, tmp_path: Path
+):
+    """llama.cpp (and Ollama) turn the findings schema into a grammar; OpenAI puts it in the
+    context. With a budget that the fixed text with the schema leaves too little code room
+    in, the same review stops on OpenAI and runs on llama.cpp."""
+    from tandem.models.tokens import PieceTokenizer
+    from tandem.review.ask import overhead_text
+
+    counter = PieceTokenizer("review-model")
+    with_schema, without = counter.count(overhead_text()), counter.count(overhead_text(False))
+    budget = without + 16 + 400  # room for code without the schema, not with it
+    assert with_schema - without > 144  # the schema alone is more than the margin
+    config = tmp_path / "xdg" / "tandem" / "config.toml"  # the user's own: trusted
+    config.parent.mkdir(parents=True)
+    config.write_text(f"[chat]\ncontext_tokens = {budget}\n")
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    out = review(repo, server, "--base", "main", "--no-verify", **env)
+    assert out.code == 2 and "raise [chat] context_tokens" in out.stderr
+    assert server.review_requests() == []
+    out = review(repo, server, "--base", "main", "--no-verify", **env,
+                 TANDEM_PROVIDER="llamacpp", TANDEM_ENDPOINT=server.url)  # fmt: skip
+    assert out.code in (0, 1), out.stderr
+    assert server.review_requests()
+    assert "schema" in server.review_requests()[0].body["response_format"]

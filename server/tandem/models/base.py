@@ -84,6 +84,9 @@ class ModelClient(ABC):
     provider: str
     model: str
     template: FimTemplate
+    # Whether a ``json_schema`` costs prompt tokens: OpenAI's structured outputs put it in
+    # the context; llama.cpp and Ollama compile it to a grammar outside the prompt.
+    schema_in_prompt: bool = True
 
     @abstractmethod
     def fim_request(self, request: FimRequest) -> WireRequest:

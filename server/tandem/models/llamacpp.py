@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 class LlamaCppClient(ModelClient):
     provider = "llamacpp"
+    schema_in_prompt = False  # a grammar, not prompt tokens
 
     def __init__(self, endpoint: HttpEndpoint, model: str, template: FimTemplate | None) -> None:
         self.endpoint = endpoint

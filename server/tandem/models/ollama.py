@@ -25,6 +25,7 @@ from tandem.models.wire import dig, ndjson_events
 
 class OllamaClient(ModelClient):
     provider = "ollama"
+    schema_in_prompt = False  # a grammar, not prompt tokens
 
     def __init__(self, endpoint: HttpEndpoint, model: str, template: FimTemplate) -> None:
         self.endpoint = endpoint

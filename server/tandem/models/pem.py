@@ -41,6 +41,7 @@ KEY_LINE_RUN = 4
 # head, at least 40 characters, next to a key body found on the lines beside it.
 TAIL = re.compile(r"""[A-Za-z0-9+/]{40,}={0,2}(?:\\n)?["',;+ \t\r]*$""")
 HEAD = re.compile(r"""[ \t"']*[A-Za-z0-9+/]{40,}={0,2}""")
+LAST_LINE = re.compile(r"""[ \t"']*[A-Za-z0-9+/]{4,}={1,2}(?![A-Za-z0-9+/=])""")  # short, padded
 
 
 def _body_line(line: str) -> bool:
@@ -138,11 +139,20 @@ def _key_lines(text: str) -> list[tuple[int, int, str]]:
             run_end = at + len(line.rstrip())
         else:
             if count >= KEY_LINE_RUN:
-                head = HEAD.match(line)
-                spans.append((run_start, at + head.end() if head else run_end, KIND))
+                spans.append((run_start, _run_end(line, at, run_end), KIND))
             count = 0
         previous, previous_at = line, at
         at += len(line) + 1
     if count >= KEY_LINE_RUN:
         spans.append((run_start, run_end, KIND))
     return spans
+
+
+def _run_end(line: str, at: int, run_end: int) -> int:
+    """Where a run of key lines ends, given the ``line`` (at offset ``at``) right after it:
+    past that line's base64 head when it is the key's last line, glued to a template token
+    or short and padded, behind a diff's or a listing's gutter or not."""
+    gutter = GUTTER.match(line)
+    skip = gutter.end() if gutter else 0
+    head = HEAD.match(line, skip) or LAST_LINE.match(line, skip)
+    return at + head.end() if head else run_end

@@ -170,10 +170,12 @@ def build_messages(request: ReviewRequest) -> list[ChatMessage]:
     return [ChatMessage("system", SYSTEM), ChatMessage("user", user)]
 
 
-def overhead_text() -> str:
-    """The fixed part of every request, for budgeting: messages and schema without data."""
+def overhead_text(schema: bool = True) -> str:
+    """The fixed part of every request, for budgeting: messages without data, and the
+    findings schema where the provider puts it in the prompt."""
     empty = build_messages(ReviewRequest(()))
-    return "\n".join(m.content for m in empty) + json.dumps(findings_schema())
+    text = "\n".join(m.content for m in empty)
+    return text + json.dumps(findings_schema()) if schema else text
 
 
 def path_text(path: str) -> str:

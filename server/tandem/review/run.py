@@ -171,7 +171,8 @@ class Reviewer:
 
     def _data_budget(self, tokenizer: Tokenizer) -> int:
         """Tokens a request may spend on data, once its fixed text is counted."""
-        return self.options.budget - tokenizer.count(overhead_text()) - SAFETY_TOKENS
+        fixed = overhead_text(schema=self.client.schema_in_prompt)
+        return self.options.budget - tokenizer.count(fixed) - SAFETY_TOKENS
 
     async def _units(
         self,
