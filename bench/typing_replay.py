@@ -226,8 +226,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 lines, 8 chars/s, 300 ms")
     parser.add_argument("--lines", type=int, default=6)
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--rates", default="5,8,12", help="characters a second, e.g. 5,8")
+    parser.add_argument("--latencies", default="100,300,800", help="model ms, e.g. 100")
     ns = parser.parse_args()
-    rates, latencies, count = [5.0, 8.0, 12.0], [0.1, 0.3, 0.8], ns.lines
+    rates = [float(r) for r in ns.rates.split(",")]
+    latencies = [float(ms) / 1000 for ms in ns.latencies.split(",")]
+    count = ns.lines
     if ns.quick:
         rates, latencies, count = [8.0], [0.3], min(count, 3)
     lines = pick_lines(count)
