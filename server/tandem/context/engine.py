@@ -372,13 +372,14 @@ class ContextEngine:
         request = replace(request, path=rel)
         if cursor.spec is not None:
             request = replace(request, comment=cursor.spec.comment, language=cursor.spec.name)
-        return build_prompt(
-            client,
-            tokenizer,
-            text=cursor.text,
-            offset=cursor.offset,
-            path=rel,
-            budget=budget,
-            candidates=candidates,
-            request=request,
-        )
+        with stage("prompt (all)"):
+            return build_prompt(
+                client,
+                tokenizer,
+                text=cursor.text,
+                offset=cursor.offset,
+                path=rel,
+                budget=budget,
+                candidates=candidates,
+                request=request,
+            )

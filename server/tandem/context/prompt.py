@@ -198,22 +198,6 @@ def build_prompt(
     exact rendered prompt with ``tokenizer``, so the budget holds for the real
     text sent, template tokens and snippet headers included.
     """
-    with stage("prompt (all)"):
-        return _build(client, tokenizer, text=text, offset=offset, path=path, budget=budget,
-                      candidates=candidates, request=request)  # fmt: skip
-
-
-def _build(
-    client: ModelClient,
-    tokenizer: Tokenizer,
-    *,
-    text: str,
-    offset: int,
-    path: str,
-    budget: PromptBudget,
-    candidates: ContextCandidates,
-    request: FimRequest,
-) -> Prompt:
     empty = client.fim_request(replace(request, prefix="", suffix="", snippets=()))
     overhead = tokenizer.count(empty.prompt) + 4
     available = max(0, budget.total - overhead)
