@@ -1,10 +1,21 @@
-"""A loopback server in a child process: a free port, waiting for it, stopping it."""
+"""Child processes of the benches: a loopback server (a free port, waiting for it, stopping
+it) and git with a fixed identity and no user or system configuration."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
 
 
 def free_port() -> int:

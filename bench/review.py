@@ -38,20 +38,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from child import GIT_ENV
 from tables import table
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
 TANDEM = str(Path(sys.executable).parent / "tandem")
 SERVE_FLAG = "--serve"
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 
 
 # ---- the repository -------------------------------------------------------------------------

@@ -43,18 +43,11 @@ from pathlib import Path
 
 from precision_cases import Case, benign_cases, seed, spread
 
+from child import GIT_ENV
 from tables import table
 
 ROOT = Path(__file__).resolve().parent.parent
 TANDEM = str(Path(sys.executable).parent / "tandem")
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 
 
 # (package, old, new): consecutive patch releases, BSD/MIT/Apache licensed, pure Python.

@@ -30,6 +30,7 @@ from tandem.models.openai import OpenAIClient
 
 from lsp_support import inline, lsp_session, model_env, open_text
 from modelserver import Behaviour, ModelServer
+from review_support import GIT_ENV
 
 APP = """from notes import load_note_token
 from secrets import load_db_password
@@ -48,14 +49,6 @@ EXCLUDED = {
 MARKERS = ["MARKER-NOTES", "MARKER-SECRETS"]
 SESSION = "def open_session(token, password):\n    return (token, password)\n"
 END = f"{APP.count(chr(10))}:{len(APP.splitlines()[-1]) + 1}"  # the end of the last line
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 
 
 def git(root: Path, *args: str) -> None:

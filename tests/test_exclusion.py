@@ -32,6 +32,7 @@ from tandem.context.workspace import (
 
 from lsp_support import inline, lsp_session, model_env, open_text
 from modelserver import Behaviour, ModelServer
+from review_support import GIT_ENV
 
 TANDEM = str(Path(sys.executable).parent / "tandem")
 REQUEST_FAILED = -32803
@@ -222,14 +223,6 @@ def _lsp_range(a: int, b: int, c: int, d: int) -> t.Range:
     return t.Range(t.Position(a, b), t.Position(c, d))
 
 
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 
 
 def test_review_skips_excluded_files_with_the_reason(tmp_path: Path, model_server: ModelServer):

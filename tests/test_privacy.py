@@ -28,6 +28,7 @@ from tandem.workspace import open_workspace
 
 from lsp_support import inline, lsp_session, model_env, open_text
 from modelserver import Behaviour, ModelServer
+from review_support import GIT_ENV
 
 TANDEM = str(Path(sys.executable).parent / "tandem")
 CORPUS = Path(__file__).parent / "data" / "secrets"
@@ -36,14 +37,6 @@ ALL_SECRETS = sorted({s for values in PLANTED.values() for s in values})
 LANGUAGES = {".py": "python", ".js": "javascript", ".ts": "typescript", ".go": "go",
              ".java": "java", ".rb": "ruby", ".json": "json", ".yaml": "yaml",
              ".yml": "yaml", ".toml": "toml", ".ini": "ini", ".pem": "plaintext"}  # fmt: skip
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 
 
 def leaked(text: str) -> list[str]:
