@@ -17,6 +17,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,15 +220,22 @@ def parse_answer(text: str) -> Answer | None:
         answer = _from_value(value)
         if answer is not None:
             return answer
+    for value in json_objects(text):
+        if isinstance(value, dict) and isinstance(value.get("findings"), list):
+            return Answer(list(value["findings"]))
+    return _salvage(text, json.JSONDecoder())
+
+
+def json_objects(text: str) -> Iterator[Any]:
+    """Each JSON value that starts at a ``{`` of ``text``, in order: an answer's JSON
+    with prose around it (or a fence, or a cut-off tail) is still found."""
     decoder = json.JSONDecoder()
     for match in re.finditer(r"\{", text):
         try:
             value, _ = decoder.raw_decode(text, match.start())
         except ValueError:
             continue
-        if isinstance(value, dict) and isinstance(value.get("findings"), list):
-            return Answer(list(value["findings"]))
-    return _salvage(text, decoder)
+        yield value
 
 
 def _from_value(value: Any) -> Answer | None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 from tandem.cache import CompletionCache
 from tandem.models.base import ChatMessage, ChatOptions, ModelClient, collect
 from tandem.review.answers import answer_of, cache_key, entry, prompt_digest
-from tandem.review.ask import fence
+from tandem.review.ask import fence, json_objects
 from tandem.review.findings import RANK, Finding, ReviewResult
 from tandem.review.limits import DEFAULT_MAX_VERIFY, DEFAULT_THRESHOLD, Spending
 from tandem.review.trace import NO_TRACE, Trace
@@ -96,12 +95,7 @@ class Verdict:
 
 def parse_verdict(text: str) -> Verdict | None:
     """The verdict in an answer (plain JSON, or a JSON object inside prose); None: none."""
-    decoder = json.JSONDecoder()
-    for match in re.finditer(r"\{", text):
-        try:
-            value, _ = decoder.raw_decode(text, match.start())
-        except ValueError:
-            continue
+    for value in json_objects(text):
         verdict = _verdict(value)
         if verdict is not None:
             return verdict
