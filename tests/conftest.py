@@ -19,6 +19,15 @@ def model_server() -> Iterator[ModelServer]:
         yield server
 
 
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    """An empty workspace folder: prompts hold only the open documents (deterministic).
+    Modules that need files in it define their own ``ws``."""
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No test reads the developer's own config, keys or cache."""

@@ -90,13 +90,6 @@ socket.getaddrinfo = getaddrinfo
 # ---- shared helpers ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    folder = tmp_path / "ws"
-    folder.mkdir()
-    return folder
-
-
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1 (no CA trusts it) and its key."""

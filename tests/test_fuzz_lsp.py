@@ -167,13 +167,6 @@ def harness(ws: Path, env: dict[str, str]) -> Iterator[Harness]:
         loop.close()
 
 
-@pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    folder = tmp_path / "ws"
-    folder.mkdir()
-    return folder
-
-
 def inline_params(uri: str, line: int, character: int) -> t.InlineCompletionParams:
     return t.InlineCompletionParams(
         context=t.InlineCompletionContext(t.InlineCompletionTriggerKind.Invoked),

@@ -46,14 +46,6 @@ NO_HANG = 10.0
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    """An empty workspace folder: prompts hold only the open documents (deterministic)."""
-    folder = tmp_path / "ws"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def second_server() -> Iterator[ModelServer]:
     with ModelServer() as server:
         yield server

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from lsprotocol import types as t
 from pygls.exceptions import JsonRpcRequestCancelled
 
@@ -32,13 +31,6 @@ SOURCE = "def greet(name):\n    return \n"
 SUGGESTION = '"hi " + name'
 LINE, COLUMN = 1, 11  # the cursor after "    return "
 NO_HANG = 15.0
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    folder = tmp_path / "ws"
-    folder.mkdir()
-    return folder
 
 
 def env_for(server: ModelServer) -> dict[str, str]:
