@@ -80,7 +80,7 @@ class ReviewConfigError(ValueError):
 class ReviewOptions:
     budget: int  # prompt tokens per request
     max_tokens: int = 1024  # answer tokens per request
-    temperature: float = 0.2
+    temperature: float = 0.0  # greedy: the same change gets the same review
     concurrency: int = 2
     max_findings: int | None = DEFAULT_MAX_FINDINGS
     filters: FileFilter = field(default_factory=FileFilter)
