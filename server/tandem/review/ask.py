@@ -76,10 +76,6 @@ line or part of one, without the line number or "+"). A finding without it is dr
 "warning" for likely problems; "info" for minor issues worth a look. Style, naming, docs and \
 "consider" advice are "info". Never report a version number, a changelog entry, or what the \
 code plainly does: only what is wrong with it.
-- Look hard at every changed condition, comparison, boolean, operator, index, return value \
-and exception handler: is it the right one? Report each one that looks wrong, even when you \
-are unsure (then as a "warning"): every finding is checked again before it can fail a \
-build, and a missed bug is worse than a finding that is checked and set aside.
 - "rule": a short kebab-case name for the kind of problem, e.g. "null-dereference", \
 "sql-injection", "off-by-one", "resource-leak".
 - "message": one or two sentences: what is wrong and why it matters.
@@ -163,31 +159,46 @@ def fence(data: str) -> tuple[str, str]:
 
 CHECK = """\
 Before you answer, go through the changed rows one at a time ({rows}) and ask of each: \
-could this row be wrong? A wrong condition, comparison, operator, boolean, value, index, \
-return value, argument or caught exception is easy to miss. Report every changed row that \
-could be wrong as a finding on that row, quoting it ("info" when you are unsure)."""
-MAX_CHECK_ROWS = 80  # line numbers listed; past them, "and N more"
+is it right? A wrong condition, comparison, operator, boolean, value, index, return value, \
+argument or caught exception is easy to miss. Report each changed row that could be wrong \
+as a finding on that row, quoting it, even when you are unsure (then as "info"): every \
+finding is checked again before it can fail a build, and a missed bug is worse than a \
+finding that is checked and set aside."""
+MAX_CHECK_RUNS = 10  # runs of consecutive changed rows listed; past them, "and N more rows"
+
+
+def _runs(lines: list[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for n in lines:
+        if runs and runs[-1][1] + 1 == n:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    return runs
 
 
 def changed_rows(request: ReviewRequest) -> str:
     """The changed rows' line numbers, per file, for the checklist after the data.
 
-    Only numbers and the files' positions in the data's file list: nothing the change
-    wrote leaves the fence.
+    Runs of consecutive rows are written as ranges (``126-131``) and at most
+    ``MAX_CHECK_RUNS`` are listed, so the list costs a request little, and its widest
+    form is counted in every request's fixed text. Only numbers and the files' places
+    in the data's file list: nothing the change wrote leaves the fence.
     """
     parts: list[str] = []
-    listed = 0
-    total = 0
+    listed = left = 0
     for index, path in enumerate(request.paths, start=1):
-        lines = sorted({n for u in request.units_of(path) for n in u.changed})
-        total += len(lines)
-        room = max(0, MAX_CHECK_ROWS - listed)
-        shown, listed = lines[:room], listed + len(lines[:room])
+        runs = _runs(sorted({n for u in request.units_of(path) for n in u.changed}))
+        shown = runs[: max(0, MAX_CHECK_RUNS - listed)]
+        listed += len(shown)
+        left += sum(b - a + 1 for a, b in runs[len(shown) :])
         if not shown:
             continue
+        many = len(shown) > 1 or shown[0][0] != shown[0][1]
+        text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in shown)
         where = f" of file {index}" if len(request.paths) > 1 else ""
-        parts.append(f"line{'s' if len(shown) > 1 else ''} {', '.join(map(str, shown))}{where}")
-    more = f", and {total - listed} more" if total > listed else ""
+        parts.append(f"line{'s' if many else ''} {text}{where}")
+    more = f", and {left} more rows" if left else ""
     return "; ".join(parts) + more
 
 
@@ -207,7 +218,7 @@ def build_messages(request: ReviewRequest, rows: str | None = None) -> list[Chat
 def overhead_text(schema: bool = True) -> str:
     """The fixed part of every request, for budgeting: messages without data, and the
     findings schema where the provider puts it in the prompt."""
-    widest = "lines " + ", ".join(["99999"] * MAX_CHECK_ROWS) + ", and 99999 more"
+    widest = "lines " + ", ".join(["99999-99999"] * MAX_CHECK_RUNS) + ", and 99999 more rows"
     empty = build_messages(ReviewRequest(()), rows=widest)
     text = "\n".join(m.content for m in empty)
     return text + json.dumps(findings_schema()) if schema else text
