@@ -84,7 +84,7 @@ def test_the_changed_rows_are_listed_after_the_data_and_sampling_is_greedy(
         after_data = prompt[prompt.index("-----END UNTRUSTED DATA") :]
         files = re.search(r"Files under review: (\[.*\])", prompt)
         assert files is not None
-        listed = after_data[after_data.index("go through the changed rows") :]
+        listed = after_data[after_data.index("check the changed rows one at a time") :]
         if "app/pick.py" in files.group(1) and "app/other.py" in files.group(1):
             assert re.search(r"lines 2, 7-8 of file \d; line 1 of file \d", listed), listed
         elif "app/pick.py" in files.group(1):
