@@ -10,6 +10,7 @@ records each request; what is asserted is what the model was sent.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from pathlib import Path
 
@@ -115,3 +116,25 @@ def test_a_long_list_of_changed_rows_is_cut_and_counted_within_its_budget():
     extra = len(sent) - len(fence(request_data(request))[0])
     fixed = len(overhead_text(schema=False)) - len(fence(request_data(ReviewRequest(())))[0])
     assert extra <= fixed + sum(len(path_text(p)) for p in request.paths)
+
+
+def test_a_grammar_caps_the_findings_at_one_per_changed_row_and_two_more(repo: Repo, review):
+    """A greedy small model can list findings in a loop until it is cut off (exit 12 on a
+    good change); where the schema is a grammar (llama.cpp, Ollama, embedded) the list is
+    capped. OpenAI's strict schema in the prompt stays as it was."""
+    changed = {"app/pick.py": 3, "app/other.py": 1}
+    with ReviewModel() as server:
+        out = review(repo, server, "--base", "main", "--format", "json",
+                     TANDEM_PROVIDER="llamacpp", TANDEM_ENDPOINT=server.url)  # fmt: skip
+        assert out.code == 0, out.stderr
+        bodies = [r.body for r in server.review_requests()]
+    assert bodies
+    for body in bodies:
+        files = json.loads(re.search(r"Files under review: (\[.*\])", user_message(body))[1])
+        findings = body["response_format"]["schema"]["properties"]["findings"]
+        assert findings["maxItems"] == 2 + sum(changed[f] for f in files)
+    with ReviewModel() as server:
+        assert review(repo, server, "--base", "main", "--format", "json").code == 0
+        for r in server.review_requests():
+            schema = r.body["response_format"]["json_schema"]["schema"]
+            assert "maxItems" not in schema["properties"]["findings"]

@@ -90,11 +90,13 @@ this shape: {"findings": [{"path": "...", "line": 1, "end_line": 1, "quote": "..
 "... or null"}]}"""
 
 
-def findings_schema(paths: tuple[str, ...] = ()) -> dict[str, Any]:
+def findings_schema(paths: tuple[str, ...] = (), max_items: int | None = None) -> dict[str, Any]:
     """The answer's JSON schema; ``paths`` limits "path" to the request's files.
 
     Every property is required and ``suggestion`` may be null, as OpenAI's strict
     structured outputs demand; the parser still accepts a missing suggestion.
+    ``max_items`` caps the list, for providers that compile the schema to a grammar
+    (``most_findings``).
     """
     path: dict[str, Any] = {"type": "string"}
     if paths:
@@ -115,12 +117,29 @@ def findings_schema(paths: tuple[str, ...] = ()) -> dict[str, Any]:
         "required": list(FIELDS),
         "additionalProperties": False,
     }
+    findings: dict[str, Any] = {"type": "array", "items": item}
+    if max_items is not None:
+        findings["maxItems"] = max_items
     return {
         "type": "object",
-        "properties": {"findings": {"type": "array", "items": item}},
+        "properties": {"findings": findings},
         "required": ["findings"],
         "additionalProperties": False,
     }
+
+
+SPARE_FINDINGS = 2  # findings a request may hold beyond one per changed row
+
+
+def most_findings(request: ReviewRequest) -> int:
+    """How many findings a request's answer may hold: one per changed row, and a few more.
+
+    Sampled greedily, a small model can fall into a loop ("line 2 ... a null dereference",
+    "line 35 ...", ...) until its answer is cut off, twice, and the review exits 12 on a
+    change with nothing wrong. Where the schema is a grammar, this cap ends the list
+    instead; more findings than changed rows are a loop, not a review.
+    """
+    return SPARE_FINDINGS + sum(len(u.changed) for u in request.units)
 
 
 # ---- the prompt ---------------------------------------------------------------------------
