@@ -31,8 +31,7 @@ from tandem.review.units import HunkLines, ReviewUnit, Row
 from review_support import GIT_ENV, Repo, ReviewModel, run_review, user_message
 
 OLD = (
-    "def pick(items):\n    first = items[0]\n    return first\n\n\n"
-    "def size(items):\n    return 0\n"
+    "def pick(items):\n    first = items[0]\n    return first\n\n\ndef size(items):\n    return 0\n"
 )
 NEW = (
     "def pick(items):\n    first = items[1]\n    return first\n\n\n"
