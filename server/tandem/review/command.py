@@ -43,7 +43,6 @@ async def review(
     options = ReviewOptions(
         budget=settings.chat.context_tokens,
         max_tokens=settings.chat.max_tokens,
-        temperature=settings.chat.temperature,
         concurrency=concurrency or settings.max_concurrent,
         max_findings=max_findings,
         filters=inputs.filters,

@@ -35,6 +35,7 @@ from tandem.review.ask import (
     build_messages,
     check_findings,
     findings_schema,
+    most_findings,
     overhead_text,
     parse_answer,
     path_text,
@@ -80,7 +81,7 @@ class ReviewConfigError(ValueError):
 class ReviewOptions:
     budget: int  # prompt tokens per request
     max_tokens: int = 1024  # answer tokens per request
-    temperature: float = 0.2
+    temperature: float = 0.0  # greedy: the same change gets the same review
     concurrency: int = 2
     max_findings: int | None = DEFAULT_MAX_FINDINGS
     filters: FileFilter = field(default_factory=FileFilter)
@@ -304,7 +305,11 @@ class Reviewer:
         options = ChatOptions(
             max_tokens=self.options.max_tokens,
             temperature=self.options.temperature,
-            json_schema=findings_schema(request.paths),
+            json_schema=findings_schema(
+                request.paths,
+                # a grammar can end a looping list; a schema in the prompt stays as it was
+                max_items=None if self.client.schema_in_prompt else most_findings(request),
+            ),
         )
         model, endpoint = self.client.describe(), endpoint_of(self.client)
         digest = prompt_digest(model, endpoint, messages, options)
