@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import httpcore
 import httpx
 
 from tandem.models.errors import (
@@ -216,6 +217,24 @@ class HttpEndpoint:
         if status == 429:
             return ModelRateLimited(f"{url} answered 429 Too Many Requests{suffix}")
         return ModelHTTPError(f"{url} answered HTTP {status}{suffix}", status)
+
+
+def warm_up_transport() -> None:
+    """Import now what httpx's first request would import: anyio's asyncio backend, its
+    sockets and streams (30-90 ms on a 2-core machine, paid by the editor's first
+    completion; issue 12). Call it on the event loop (the backend is the loop's); no
+    request is made."""
+    import anyio
+    import anyio.abc
+    import anyio.lowlevel
+    import anyio.streams.memory
+    import anyio.streams.stapled
+    import anyio.streams.tls
+    import anyio.to_thread
+
+    anyio.Event()  # loads the running loop's backend
+    _ = anyio.connect_tcp  # a lazy attribute: loads anyio's socket layer
+    _ = httpcore.AnyIOBackend  # httpcore's own layer over it
 
 
 def _loop_deadline(monotonic_deadline: float) -> float:
