@@ -43,6 +43,7 @@ from tandem.models.retry import (
     parse_retry_after,
     safe_to_retry,
 )
+from tandem.stages import stage
 
 __all__ = ["KEEPALIVE_EXPIRY", "RETRY_STATUSES", "HttpEndpoint", "RetryPolicy",
            "parse_retry_after"]  # fmt: skip
@@ -115,7 +116,8 @@ class HttpEndpoint:
         has seen text, a retry would repeat it. Every body is redacted here, the one
         place a request leaves the process.
         """
-        content = _json_bytes(redact_body(body))
+        with stage("http: redact + encode"):
+            content = _json_bytes(redact_body(body))
         deadline = time.monotonic() + self.timeout
         tries = Attempts(self.retry)
         while True:
@@ -126,7 +128,8 @@ class HttpEndpoint:
                     request = self._client.build_request(
                         "POST", url, content=content, headers=JSON, params=params
                     )
-                    response = await self._client.send(request, stream=True)
+                    with stage("http: send to headers"):
+                        response = await self._client.send(request, stream=True)
             except (TimeoutError, httpx.TimeoutException) as exc:
                 raise tries.final(
                     ModelTimeout(f"no answer from {url} within {self.timeout:g}s"), "timed out"
