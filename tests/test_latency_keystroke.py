@@ -2,9 +2,10 @@
 
 Each lever is checked against the slower way it stands in for: error counts relative to
 the file's own empty blocks against counting every block of the window; top-level names
-read by kind ids against reading type names. The work moved
-off a keystroke's path still happens: the "busy" status (for a call that runs long enough
-to be seen), the HTTP stack's imports (at start, not on the first request).
+read by kind ids against reading type names. The work moved off a keystroke's path still
+happens: the "busy" status (for a call that runs long enough to be seen), the HTTP
+stack's imports (at start, not on the first request). The request that starts a model
+call and waits for its end is covered by test_typing.py's answers.
 """
 
 from __future__ import annotations
