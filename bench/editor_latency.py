@@ -29,7 +29,9 @@ an inline request, 200 keystrokes; (c) the same in a 5,000-line file in a 1,000-
 workspace, then the server's RSS (its model runs in another process). The per-stage
 breakdown is the server's own ``TANDEM_STAGES=1`` log of scenario (b). Growth: typing
 (60 keystrokes) in 1k/5k/20k-line files (1,000-file workspace) and in a 300-line file in
-100/1,000/10,000-file workspaces, with added latency and RSS.
+100/1,000/10,000-file workspaces, with added latency and RSS. The floor
+(``latency_floor.py``): a bare pygls server's round trip and a bare httpx request's added
+time, measured after the scenarios on the same machine.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from latency_floor import httpx_added, pygls_round_trips
 from lsp_latency import (
     MODEL_HANG,
     Editor,
@@ -312,6 +315,26 @@ def scenario_table(runs: Sequence[dict[str, Result]], labels: dict[str, str]) ->
                   "RSS MB", f"target <= {TARGET_P50:g}/{TARGET_P95:g}"], rows)  # fmt: skip
 
 
+async def floor_table(model: ModelServerProcess, ns: argparse.Namespace) -> str:
+    """The floor (``latency_floor.py``): a bare pygls server's JSON-RPC round trip and a
+    bare httpx request's added time over the model's, measured now."""
+    body = model.body(model.count() - 1)  # the last prompt of scenario (c)
+    with tempfile.TemporaryDirectory(prefix="tandem-floor-") as tmp:
+        env = server_env(model.url, Path(tmp) / "scratch")
+        rpc = await pygls_round_trips(Path(tmp), big_source(300), ns.keystrokes, env)
+    http = await httpx_added(model, body, ns.keystrokes // 2)
+    rows = [
+        ["bare pygls server: didChange + inline request, answered at once", rpc],
+        ["bare httpx client: streamed prompt of (c), over the model's own time", http],
+    ]
+    out = [[label, str(len(v)), f"{percentile(v, 50):.2f}", f"{percentile(v, 95):.2f}"]
+           for label, v in rows]  # fmt: skip
+    floor = percentile(rpc, 50) + percentile(http, 50)
+    out.append(["the floor (sum of the medians)", "", f"{floor:.2f}", ""])
+    return (f"\nThe floor on this machine now ({load()})\n\n"
+            + table(["round trip", "n", "p50 ms", "p95 ms"], out))  # fmt: skip
+
+
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
@@ -359,6 +382,8 @@ async def main(ns: argparse.Namespace) -> None:
             print(table(["typing in", "added p50 ms", "added p95 ms", "server CPU ms/req",
                          "RSS MB", "peak RSS MB"],
                         rows))  # fmt: skip
+        if not ns.no_floor:
+            print(await floor_table(model, ns))
         if problems:
             print(f"\n{len(problems)} request(s) not counted (not exactly one model request):")
             for p in problems[:10]:
@@ -374,6 +399,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--keystrokes", type=int, default=200)
     parser.add_argument("--growth-keys", type=int, default=60)
     parser.add_argument("--no-growth", action="store_true")
+    parser.add_argument("--no-floor", action="store_true", help="skip the bare round trips")
     return parser.parse_args(argv)
 
 

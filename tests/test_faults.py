@@ -203,7 +203,10 @@ async def works_again(
 ) -> None:
     before = len(recorder.status)
     assert await timed_inline(client, uri, line, 11) == [expected]
-    await recorder.wait_status("ready", since=before)
+    # "ready": a new status after an error, or still the one before (a quick call sends
+    # no busy/ready pair, BUSY_AFTER)
+    if recorder.state != "ready":
+        await recorder.wait_status("ready", since=before)
 
 
 def functions(n: int) -> str:

@@ -162,11 +162,11 @@ def test_error_counts_where_the_tree_changed_equal_counting_the_whole_file():
         text = rng.choice(BASES)
         offset = rng.randint(0, len(text))
         site = Site(text[:offset], text[offset:], PYTHON)
-        assert site.count("") == len(errors(site.tree(""), PYTHON))
+        assert site.absolute("") == len(errors(site.tree(""), PYTHON))
         for _ in range(3):
             candidate = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 6)))
             full = len(errors(site.tree(candidate), PYTHON))
-            assert site.count(candidate) == full, (text[:offset], candidate, text[offset:])
+            assert site.absolute(candidate) == full, (text[:offset], candidate, text[offset:])
 
 
 async def test_small_edits_apply_at_once_and_big_ones_keep_their_order(

@@ -278,6 +278,11 @@ class Typing:
             call.expiry.cancel()
             call.expiry = None
         try:
+            if not typed and call.task is not None:
+                # Nothing typed to check against the pieces: woken once, when the call
+                # ends, not once per streamed piece (issue 12). Cancelling this wait
+                # leaves the call running, as the piece-by-piece wait did.
+                await asyncio.wait([call.task])
             while not call.done:
                 updated = call.watch.updated
                 if typed and call.watch.contradicts(typed):

@@ -36,6 +36,7 @@ from tandem.context.reasons import Reason, Why
 from tandem.inflight import Typing, Watch
 from tandem.models import Models
 from tandem.models.errors import ModelError
+from tandem.models.http import warm_up_transport
 from tandem.models.redact import warm_up as warm_up_redaction
 from tandem.workspace import Neighbour, Workspace
 
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 POSITION_CHARS = 4000  # text before the cursor that identifies a position for the cache
 INLINE_EDIT_CHARS = 64_000  # a document event with less text to parse is applied at once
 FLUSH_AFTER = 0.5  # seconds: the cache's disk writes, when no answer is written before
+# A model call shows "busy" once it has run this long: a spinner for every keystroke's
+# 100 ms call is a flicker nobody reads, and cost two messages a keystroke (issue 12).
+BUSY_AFTER = 0.25
 
 State = Literal["ready", "busy", "error", "inactive"]
 StatusSink = Callable[[State, str], None]
@@ -132,16 +136,22 @@ class Session:
         asyncio.get_running_loop().run_in_executor(None, warm_up_redaction)
 
     async def _warm_up(self) -> None:
-        """Load the tokenizer now, not on the first keystroke; then calm the collector.
+        """Load the tokenizer and the HTTP stack now, not on the first keystroke; then calm
+        the collector.
 
-        Loading a BPE took ~0.5 s of the first completion. Once the index is built,
-        ``gc.freeze()`` moves its ~100k long-lived objects out of the collector's
-        generations: full collections dropped from ~70 ms pauses to almost nothing.
+        Loading a BPE took ~0.5 s of the first completion, anyio's backend 30-90 ms. Once
+        the index is built, ``gc.freeze()`` moves its ~100k long-lived objects out of the
+        collector's generations: full collections dropped from ~70 ms pauses to almost
+        nothing.
         """
         try:
             await self.models.completion.tokenizer()
         except Exception as exc:  # the first completion will report it properly
             log.info("tokenizer warm-up failed: %s", exc)
+        try:
+            warm_up_transport()
+        except Exception as exc:  # the first request imports it then
+            log.info("HTTP transport warm-up failed: %s", exc)
         if self.workspace.index is not None:
             await asyncio.to_thread(self.workspace.index.wait)
             gc.freeze()
@@ -401,12 +411,15 @@ class Session:
         async with self._gate:
             self.stats.model_calls += 1
             self._calls += 1
-            # "busy" at the loop's next turn: by then the request is on its way, and the
-            # status message is written while the model works, not before it starts.
-            asyncio.get_running_loop().call_soon(self._busy_while_calling, client)
+            # "busy" only if the call is still running after BUSY_AFTER: the status
+            # message is written while the model works, if at all.
+            busy = asyncio.get_running_loop().call_later(
+                BUSY_AFTER, self._busy_while_calling, client
+            )
             try:
                 yield
             finally:
+                busy.cancel()
                 self._calls -= 1
                 # "ready" once the answer is on its way: two turns of the loop later, so
                 # its message is not written before the answer's (issue 12).

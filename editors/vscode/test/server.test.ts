@@ -136,9 +136,12 @@ describe('one session of tandem serve, as the extension drives it', () => {
 			arguments: item.command!.arguments,
 		});
 		assert.equal(accepted, null);
-		// It asked the model: busy, then ready again.
-		await served.waitStatus('busy', before);
-		await served.waitStatus('ready', before);
+		// It asked the model. A quick call shows no busy (the server sends it only for a call
+		// still running after 250 ms); a slower one shows busy, then ready again.
+		if (served.statuses.slice(before).some((s) => s.state === 'busy')) {
+			await served.waitStatus('ready', before);
+		}
+		assert.equal(served.statuses[served.statuses.length - 1]?.state, 'ready');
 		// The completion went to /v1/completions with the settings and the key sent.
 		const request = proxy.seen.find((s) => s.path === '/v1/completions');
 		assert.ok(request, `the model got a completion request: ${JSON.stringify(proxy.seen)}`);

@@ -4,6 +4,12 @@
 unit and the lines after the cursor; ``count`` parses the file with a candidate
 completion in place and counts ERROR and MISSING nodes (and empty Python blocks), which
 is how every rule in ``postprocess`` decides whether a cut makes the file better.
+
+Every rule compares two counts (``count`` against ``count`` or ``base``), never a count
+against a fixed number, so the counts are kept *relative*: less the empty blocks of the
+file without a completion. Those blocks are the same on both sides of every comparison;
+counting them took a query over the whole window on every request (issue 12). Only the
+blocks where a candidate's tree changed, and those at the cursor (``base``), are counted.
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ class Site:
         self.indented = spec is None or spec.name in INDENTED
         self._counts: dict[str, int] = {}
         self._trees: dict[str, tuple[ts.Tree, ts.Tree | None]] = {}
-        self._errors: list[ts.Node] | None = None  # of the tree without a completion
+        self._errors: list[ts.Node] | None = None  # ERROR/MISSING of the tree without one
+        self._blocks: int | None = None  # its empty blocks, counted only when needed
 
     @cached_property
     def next_lines(self) -> list[str]:
@@ -110,11 +117,11 @@ class Site:
 
     def count(self, text: str) -> int:
         """ERROR and MISSING nodes in the file with ``text`` at the cursor (and empty
-        Python blocks).
+        Python blocks), less the empty blocks of the file without a completion: only
+        differences between counts mean anything (``absolute`` adds them back).
 
-        Empty blocks are found by a query over the whole window (~1-2 ms): once, for
-        the file without a completion; for a candidate, only where its tree differs
-        from that one (``changed_ranges``), the rest being the same blocks (issue 12).
+        For a candidate, empty blocks are counted only where its tree differs from the
+        tree without it (``changed_ranges``), the rest being the same blocks (issue 12).
         """
         if self.spec is None:
             return 0
@@ -125,34 +132,52 @@ class Site:
                 self._counts[text] = self._count_edited(text)
         return self._counts[text]
 
+    def absolute(self, text: str) -> int:
+        """``count`` with the empty blocks of the file without a completion added back:
+        the count of a fresh parse (for tests and the rare junk tree)."""
+        return self.count(text) + self._base_blocks() if self.spec is not None else 0
+
     def _base_errors(self) -> list[ts.Node]:
         assert self.spec is not None
         if self._errors is None:
-            self._errors = errors(self.tree(""), self.spec)
+            self._errors = _error_nodes(self.tree(""))
         return self._errors
+
+    def _base_blocks(self) -> int:
+        """Empty blocks in the whole window without a completion (a query over all of it)."""
+        assert self.spec is not None
+        if self._blocks is None:
+            base = self.tree("")
+            self._blocks = 0
+            if _counts_blocks(self.spec, base):
+                self._blocks = _empty_blocks(base, self.spec, [(0, base.root_node.end_byte)])
+        return self._blocks
 
     def _count_edited(self, text: str) -> int:
         new, old = self._edited(text)
         assert old is not None and self.spec is not None and self._base is not None
         if not _counts_blocks(self.spec, new) or not _counts_blocks(self.spec, self._base):
-            return len(errors(new, self.spec))  # one side has no block count: as it was
-        base_blocks = sum(1 for e in self._base_errors() if not (e.is_error or e.is_missing))
+            # one side has no block count: the whole count, made relative
+            return len(errors(new, self.spec)) - self._base_blocks()
         spans = [(r.start_byte, r.end_byte) for r in old.changed_ranges(new)]
         spans.append((self.p, self.p + len(text.encode())))
         # A body emptied or filled shows as a change next to its header's empty block,
         # not always over it: each span grows to the top-level statements around it.
         spans = _merged([_statements(old, new, a, b) for a, b in spans])
-        blocks = base_blocks - _empty_blocks(old, self.spec, spans)
-        blocks += _empty_blocks(new, self.spec, spans)
+        blocks = _empty_blocks(new, self.spec, spans) - _empty_blocks(old, self.spec, spans)
         return len(_error_nodes(new)) + blocks
 
     def base(self, multiline: bool) -> int:
-        """Errors without a completion, less the hole it fills (rule 7)."""
+        """Errors without a completion, less the hole it fills (rule 7); relative, as
+        ``count``: the empty blocks at the cursor (a hole) are the only ones looked at."""
         if self.spec is None:
             return 0
-        k, found = len(self.prefix.rstrip().encode()), self._base_errors()
+        k, found = len(self.prefix.rstrip().encode()), list(self._base_errors())
+        base = self.tree("")
+        if _counts_blocks(self.spec, base):
+            found += _empty_block_nodes(base, self.spec, k, self.p)
         holes = [e for e in found if e.is_named and k <= e.start_byte == e.end_byte <= self.p]
-        return len(found) - sum(e.is_missing or multiline for e in holes)
+        return len(self._base_errors()) - sum(e.is_missing or multiline for e in holes)
 
     def better(self, candidate: str, current: str, text_ok: bool) -> bool:
         """Whether to take ``candidate``: fewer errors, or as many and the text rule agrees."""
@@ -196,14 +221,18 @@ def _counts_blocks(spec: LanguageSpec, tree: ts.Tree) -> bool:
 
 def _empty_blocks(tree: ts.Tree, spec: LanguageSpec, spans: list[tuple[int, int]]) -> int:
     """Empty blocks of ``tree`` that start within one of ``spans`` (ends included)."""
-    total = 0
-    for start, end in spans:
-        cursor = ts.QueryCursor(_blocks(spec))
-        cursor.set_byte_range(max(0, start - 1), end + 1)
-        for block in cursor.captures(tree.root_node).get("block", []):
-            if block.start_byte == block.end_byte and start <= block.start_byte <= end:
-                total += 1
-    return total
+    return sum(len(_empty_block_nodes(tree, spec, start, end)) for start, end in spans)
+
+
+def _empty_block_nodes(tree: ts.Tree, spec: LanguageSpec, start: int, end: int) -> list[ts.Node]:
+    """Empty blocks of ``tree`` that start within ``start``-``end`` (ends included)."""
+    cursor = ts.QueryCursor(_blocks(spec))
+    cursor.set_byte_range(max(0, start - 1), end + 1)
+    return [
+        block
+        for block in cursor.captures(tree.root_node).get("block", [])
+        if block.start_byte == block.end_byte and start <= block.start_byte <= end
+    ]
 
 
 def _statements(old: ts.Tree, new: ts.Tree, start: int, end: int) -> tuple[int, int]:

@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import httpcore
 import httpx
 
 from tandem.models.errors import (
@@ -42,6 +43,7 @@ from tandem.models.retry import (
     parse_retry_after,
     safe_to_retry,
 )
+from tandem.stages import stage
 
 __all__ = ["KEEPALIVE_EXPIRY", "RETRY_STATUSES", "HttpEndpoint", "RetryPolicy",
            "parse_retry_after"]  # fmt: skip
@@ -114,7 +116,8 @@ class HttpEndpoint:
         has seen text, a retry would repeat it. Every body is redacted here, the one
         place a request leaves the process.
         """
-        content = _json_bytes(redact_body(body))
+        with stage("http: redact + encode"):
+            content = _json_bytes(redact_body(body))
         deadline = time.monotonic() + self.timeout
         tries = Attempts(self.retry)
         while True:
@@ -125,7 +128,8 @@ class HttpEndpoint:
                     request = self._client.build_request(
                         "POST", url, content=content, headers=JSON, params=params
                     )
-                    response = await self._client.send(request, stream=True)
+                    with stage("http: send to headers"):
+                        response = await self._client.send(request, stream=True)
             except (TimeoutError, httpx.TimeoutException) as exc:
                 raise tries.final(
                     ModelTimeout(f"no answer from {url} within {self.timeout:g}s"), "timed out"
@@ -216,6 +220,24 @@ class HttpEndpoint:
         if status == 429:
             return ModelRateLimited(f"{url} answered 429 Too Many Requests{suffix}")
         return ModelHTTPError(f"{url} answered HTTP {status}{suffix}", status)
+
+
+def warm_up_transport() -> None:
+    """Import now what httpx's first request would import: anyio's asyncio backend, its
+    sockets and streams (30-90 ms on a 2-core machine, paid by the editor's first
+    completion; issue 12). Call it on the event loop (the backend is the loop's); no
+    request is made."""
+    import anyio
+    import anyio.abc
+    import anyio.lowlevel
+    import anyio.streams.memory
+    import anyio.streams.stapled
+    import anyio.streams.tls
+    import anyio.to_thread
+
+    anyio.Event()  # loads the running loop's backend
+    _ = anyio.connect_tcp  # a lazy attribute: loads anyio's socket layer
+    _ = httpcore.AnyIOBackend  # httpcore's own layer over it
 
 
 def _loop_deadline(monotonic_deadline: float) -> float:

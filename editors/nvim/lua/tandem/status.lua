@@ -1,6 +1,6 @@
 --- `tandem/status` notifications: {state, message} per client, for the statusline.
 ---
---- States: ready, busy (a model call is running), error (message says why), inactive (the
+--- States: ready, busy (a model call past 250 ms), error (message says why), inactive (the
 --- current file is one Tandem will not read). Each change fires `User TandemStatus`.
 local M = {}
 local util = require("tandem.util")

@@ -1,7 +1,7 @@
 /**
  * `tandem/status` notifications `{state, message}` → what the status bar item shows.
  *
- * The server sends `ready`, `busy` (a model call is running), `error` (a one-line
+ * The server sends `ready`, `busy` (a model call past 250 ms), `error` (a one-line
  * reason; back to `ready` when the model answers again) and `inactive` (a file Tandem
  * will not read). The extension adds `starting` and `stopped` from the client's state.
  */
