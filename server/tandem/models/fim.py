@@ -83,7 +83,7 @@ class FimTemplate:
     ) -> str:
         """The repository-level form (Qwen2.5-Coder, StarCoder2) for cross-file context."""
         parts = [f"{self.repo_name_token}{repo_name or 'workspace'}\n"]
-        for snippet in snippets:
+        for snippet in by_file(snippets):
             parts.append(f"{self.file_sep_token}{snippet.path}\n{snippet.text.rstrip()}\n")
         parts.append(f"{self.file_sep_token}{path or 'current'}\n")
         return "".join(parts)
@@ -98,7 +98,9 @@ class FimTemplate:
         language: str | None = None,
     ) -> list[dict[str, str]]:
         """A hole-filling conversation for chat-only models."""
-        context = "".join(f"File {s.path}:\n```\n{s.text.rstrip()}\n```\n\n" for s in snippets)
+        context = "".join(
+            f"File {s.path}:\n```\n{s.text.rstrip()}\n```\n\n" for s in by_file(snippets)
+        )
         where = f" ({path})" if path else ""
         fence = language or ""
         user = (
@@ -111,10 +113,20 @@ class FimTemplate:
         ]
 
 
+def by_file(snippets: Sequence[Snippet]) -> list[Snippet]:
+    """One snippet per file, its pieces joined in the order given (a file's first piece
+    places it): the same path quoted three times reads as three files to the model, and
+    each repeat costs a header."""
+    pieces: dict[str, list[str]] = {}
+    for snippet in snippets:
+        pieces.setdefault(snippet.path, []).append(snippet.text.rstrip())
+    return [Snippet(path, "\n\n".join(t for t in texts if t)) for path, texts in pieces.items()]
+
+
 def render_snippets_as_comments(snippets: Sequence[Snippet], comment: str = "#") -> str:
     """Cross-file context as path-headed comments, for templates with no repo form."""
     out: list[str] = []
-    for snippet in snippets:
+    for snippet in by_file(snippets):
         out.append(f"{comment} Path: {snippet.path}\n")
         out.extend(f"{comment} {line}".rstrip() + "\n" for line in snippet.text.splitlines())
         out.append("\n")
