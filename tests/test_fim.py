@@ -76,10 +76,18 @@ def test_chat_template_renders_system_and_user_messages():
     messages = TEMPLATES["chat"].render_chat(
         PREFIX, SUFFIX, SNIPPETS, path="src/calc.py", language="python"
     )
-    assert [m["role"] for m in messages] == ["system", "user"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert messages[0]["content"] == CHAT_SYSTEM
     assert HOLE in CHAT_SYSTEM
-    user = messages[1]["content"]
+    # One worked exchange first: its answer is only the missing code, and its file holds
+    # exactly one hole, so the model sees the shape of answer asked for.
+    example, answer = messages[1]["content"], messages[2]["content"]
+    assert example.endswith(CHAT_REMINDER)
+    shown = example.removesuffix(CHAT_REMINDER)
+    assert shown.count(HOLE) == 1
+    assert "```" not in answer and HOLE not in answer
+    assert f"return {answer}\n" in shown.replace(HOLE, answer)
+    user = messages[-1]["content"]
     assert f"```python\n{PREFIX}{HOLE}{SUFFIX}\n```" in user
     assert "src/calc.py" in user
     for snippet in SNIPPETS:
@@ -92,7 +100,7 @@ def test_chat_template_renders_system_and_user_messages():
 
 def test_chat_template_without_language_or_path_uses_a_bare_fence():
     messages = TEMPLATES["chat"].render_chat("a", "b")
-    user = messages[1]["content"]
+    user = messages[-1]["content"]
     assert user == f"Fill the hole in this file.\n```\na{HOLE}b\n```\n{CHAT_REMINDER}"
 
 

@@ -23,6 +23,14 @@ CHAT_SYSTEM = (
 # Said again after the file: small chat models heed the last instruction, and without it
 # restate the whole file (measured on bench/quality.py: README "Completion quality").
 CHAT_REMINDER = f"Answer with only the code that replaces {HOLE}."
+# One worked exchange before the real one: shown an answer that is only the missing code,
+# small chat models stop restating the file or echoing the marker (bench/quality.py, chat
+# path: README "Completion quality").
+CHAT_EXAMPLE = (
+    "Fill the hole in this file.\n```\ndef area(width, height):\n"
+    f"    return {HOLE}\n\n\nprint(area(2, 3))\n```\n{CHAT_REMINDER}",
+    "width * height",
+)
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,8 @@ class FimTemplate:
         )
         return [
             {"role": "system", "content": CHAT_SYSTEM},
+            {"role": "user", "content": CHAT_EXAMPLE[0]},
+            {"role": "assistant", "content": CHAT_EXAMPLE[1]},
             {"role": "user", "content": user},
         ]
 
