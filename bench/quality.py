@@ -155,6 +155,8 @@ async def alone(
     key = json.dumps(["alone", bare.path, body], sort_keys=True)
     started = time.perf_counter()
     raw = answers.get(key)
+    if raw is None and bare.path == wire.path and body == wire.body:
+        raw = answers[key] = filled.raw  # the very request Tandem sent (no context, no scope)
     if raw is None and replay:
         raise Missing(key)
     if raw is None:
