@@ -16,7 +16,7 @@ import pytest
 
 from tandem.context.languages import language_for_path
 from tandem.evaluation.holes import cut_holes
-from tandem.evaluation.metrics import edit_similarity, exact
+from tandem.evaluation.metrics import edit_similarity, exact, paired, score
 
 from modelserver import Behaviour, ModelServer
 
@@ -81,6 +81,21 @@ def test_metrics():
     assert edit_similarity("abcd", "abcd") == 1.0
     assert edit_similarity("abcd", "abce") == 0.75
     assert edit_similarity("", "abc") == 0.0
+
+
+def test_paired_difference_and_its_interval():
+    ours = [score(t, "x = 1") for t in ("x = 1", "x = 2", "", "x = 1")]
+    theirs = [score(t, "x = 1") for t in ("x = 1", "x = 1", "x = 3", "y")]
+    result = paired(ours, theirs)
+    assert (result.wins, result.ties, result.losses) == (1, 1, 2)
+    diffs = [a.similarity - b.similarity for a, b in zip(ours, theirs, strict=True)]
+    assert result.difference == pytest.approx(sum(diffs) / 4)
+    assert min(diffs) <= result.low <= result.difference <= result.high <= max(diffs)
+    assert paired(ours, theirs) == result  # the same scores, the same interval
+    same = paired(ours, ours)
+    assert (same.ties, same.difference, same.low, same.high) == (4, 0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="same holes"):
+        paired(ours, theirs[:2])
 
 
 def test_eval_scores_the_answers_and_never_touches_excluded_files(

@@ -16,6 +16,7 @@ from tandem.models.fim import (
     HOLE,
     TEMPLATES,
     Snippet,
+    by_file,
     default_template,
     get_template,
     render_snippets_as_comments,
@@ -76,10 +77,18 @@ def test_chat_template_renders_system_and_user_messages():
     messages = TEMPLATES["chat"].render_chat(
         PREFIX, SUFFIX, SNIPPETS, path="src/calc.py", language="python"
     )
-    assert [m["role"] for m in messages] == ["system", "user"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert messages[0]["content"] == CHAT_SYSTEM
     assert HOLE in CHAT_SYSTEM
-    user = messages[1]["content"]
+    # One worked exchange first: its answer is only the missing code, and its file holds
+    # exactly one hole, so the model sees the shape of answer asked for.
+    example, answer = messages[1]["content"], messages[2]["content"]
+    assert example.endswith(CHAT_REMINDER)
+    shown = example.removesuffix(CHAT_REMINDER)
+    assert shown.count(HOLE) == 1
+    assert "```" not in answer and HOLE not in answer
+    assert f"return {answer}\n" in shown.replace(HOLE, answer)
+    user = messages[-1]["content"]
     assert f"```python\n{PREFIX}{HOLE}{SUFFIX}\n```" in user
     assert "src/calc.py" in user
     for snippet in SNIPPETS:
@@ -92,7 +101,7 @@ def test_chat_template_renders_system_and_user_messages():
 
 def test_chat_template_without_language_or_path_uses_a_bare_fence():
     messages = TEMPLATES["chat"].render_chat("a", "b")
-    user = messages[1]["content"]
+    user = messages[-1]["content"]
     assert user == f"Fill the hole in this file.\n```\na{HOLE}b\n```\n{CHAT_REMINDER}"
 
 
@@ -137,6 +146,27 @@ def test_repo_name_alone_switches_to_repo_level_form():
     assert (
         text == "<|repo_name|>calc\n<|file_sep|>a.py\n<|fim_prefix|>p<|fim_suffix|>s<|fim_middle|>"
     )
+
+
+def test_pieces_of_one_file_are_quoted_under_one_header():
+    """Two definitions from one file read as one file, not two files with the same name."""
+    pieces = (
+        Snippet("pkg/util.py", "def helper():\n    return 1\n"),
+        Snippet("README.md", "Use helper()."),
+        Snippet("pkg/util.py", "def other():\n    return 2"),
+    )
+    text = TEMPLATES["qwen"].render("p", "s", pieces, path="a.py", repo_name="calc")
+    assert text == (
+        "<|repo_name|>calc\n"
+        "<|file_sep|>pkg/util.py\ndef helper():\n    return 1\n\ndef other():\n    return 2\n"
+        "<|file_sep|>README.md\nUse helper().\n"
+        "<|file_sep|>a.py\n<|fim_prefix|>p<|fim_suffix|>s<|fim_middle|>"
+    )
+    assert render_snippets_as_comments(pieces).count("# Path: pkg/util.py") == 1
+    user = TEMPLATES["chat"].render_chat("p", "s", pieces)[-1]["content"]
+    assert user.count("File pkg/util.py:") == 1 and "def other():" in user
+    # The budget counts headers by rendering empty pieces: an empty piece adds nothing.
+    assert by_file((Snippet("x.py", ""), Snippet("x.py", "a"))) == [Snippet("x.py", "a")]
 
 
 COMMENTED = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tandem.config import build_settings, flatten
 from tandem.models import ChatMessage, ChatOptions, FimRequest, Snippet, build_models, collect
 
@@ -191,6 +193,22 @@ async def test_llamacpp_infill_sends_input_extra(model_server: ModelServer):
     assert infill.body["n_predict"] == 32 and infill.body["stream"] is True
     assert chat.path == "/v1/chat/completions"
     assert tokenize.path == "/tokenize" and tokens == 10
+
+
+async def test_llamacpp_infill_quotes_each_file_once(model_server: ModelServer):
+    """llama.cpp renders each ``input_extra`` entry as a file: pieces of one file go as one."""
+    two = (*REQUEST.snippets, Snippet("util/math.py", "def minus(a, b):\n    return a - b"))
+    models = models_for({"provider": "llamacpp", "endpoint": model_server.url})
+    try:
+        await collect(models.completion.complete(replace(REQUEST, snippets=two)))
+    finally:
+        await models.aclose()
+    assert model_server.requests[0].body["input_extra"] == [
+        {
+            "filename": "util/math.py",
+            "text": "def plus(a, b):\n    return a + b\n\ndef minus(a, b):\n    return a - b",
+        }
+    ]
 
 
 async def test_llamacpp_explicit_template_uses_completion(model_server: ModelServer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -73,3 +74,32 @@ def summarise(scores: Sequence[Score]) -> Summary:
         sum(s.empty for s in scores) / n,
         statistics.median(s.elapsed_ms for s in scores),
     )
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Two ways of filling the same holes, hole by hole: a handful of holes that flip decide a
+    small sample's means, so the difference is given with its bootstrap interval."""
+
+    wins: int
+    ties: int
+    losses: int
+    difference: float  # mean of ours - theirs (edit similarity)
+    low: float  # 95% bootstrap interval of that mean
+    high: float
+
+
+def paired(ours: Sequence[Score], theirs: Sequence[Score], resamples: int = 2000) -> Paired:
+    """``ours`` against ``theirs`` on the same holes, in the same order."""
+    if len(ours) != len(theirs):
+        raise ValueError("paired scores need the same holes on both sides")
+    diffs = [a.similarity - b.similarity for a, b in zip(ours, theirs, strict=True)]
+    n = len(diffs)
+    if not n:
+        return Paired(0, 0, 0, 0.0, 0.0, 0.0)
+    wins = sum(d > 1e-9 for d in diffs)
+    losses = sum(d < -1e-9 for d in diffs)
+    rng = random.Random(0)  # the same scores give the same interval
+    means = sorted(sum(rng.choices(diffs, k=n)) / n for _ in range(resamples))
+    low, high = means[int(0.025 * resamples)], means[int(0.975 * resamples) - 1]
+    return Paired(wins, n - wins - losses, losses, sum(diffs) / n, low, high)

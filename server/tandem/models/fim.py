@@ -23,6 +23,14 @@ CHAT_SYSTEM = (
 # Said again after the file: small chat models heed the last instruction, and without it
 # restate the whole file (measured on bench/quality.py: README "Completion quality").
 CHAT_REMINDER = f"Answer with only the code that replaces {HOLE}."
+# One worked exchange before the real one: shown an answer that is only the missing code,
+# small chat models stop restating the file or echoing the marker (bench/quality.py, chat
+# path: README "Completion quality").
+CHAT_EXAMPLE = (
+    "Fill the hole in this file.\n```\ndef area(width, height):\n"
+    f"    return {HOLE}\n\n\nprint(area(2, 3))\n```\n{CHAT_REMINDER}",
+    "width * height",
+)
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,7 @@ class FimTemplate:
     ) -> str:
         """The repository-level form (Qwen2.5-Coder, StarCoder2) for cross-file context."""
         parts = [f"{self.repo_name_token}{repo_name or 'workspace'}\n"]
-        for snippet in snippets:
+        for snippet in by_file(snippets):
             parts.append(f"{self.file_sep_token}{snippet.path}\n{snippet.text.rstrip()}\n")
         parts.append(f"{self.file_sep_token}{path or 'current'}\n")
         return "".join(parts)
@@ -98,7 +106,9 @@ class FimTemplate:
         language: str | None = None,
     ) -> list[dict[str, str]]:
         """A hole-filling conversation for chat-only models."""
-        context = "".join(f"File {s.path}:\n```\n{s.text.rstrip()}\n```\n\n" for s in snippets)
+        context = "".join(
+            f"File {s.path}:\n```\n{s.text.rstrip()}\n```\n\n" for s in by_file(snippets)
+        )
         where = f" ({path})" if path else ""
         fence = language or ""
         user = (
@@ -107,14 +117,26 @@ class FimTemplate:
         )
         return [
             {"role": "system", "content": CHAT_SYSTEM},
+            {"role": "user", "content": CHAT_EXAMPLE[0]},
+            {"role": "assistant", "content": CHAT_EXAMPLE[1]},
             {"role": "user", "content": user},
         ]
+
+
+def by_file(snippets: Sequence[Snippet]) -> list[Snippet]:
+    """One snippet per file, its pieces joined in the order given (a file's first piece
+    places it): the same path quoted three times reads as three files to the model, and
+    each repeat costs a header."""
+    pieces: dict[str, list[str]] = {}
+    for snippet in snippets:
+        pieces.setdefault(snippet.path, []).append(snippet.text.rstrip())
+    return [Snippet(path, "\n\n".join(t for t in texts if t)) for path, texts in pieces.items()]
 
 
 def render_snippets_as_comments(snippets: Sequence[Snippet], comment: str = "#") -> str:
     """Cross-file context as path-headed comments, for templates with no repo form."""
     out: list[str] = []
-    for snippet in snippets:
+    for snippet in by_file(snippets):
         out.append(f"{comment} Path: {snippet.path}\n")
         out.extend(f"{comment} {line}".rstrip() + "\n" for line in snippet.text.splitlines())
         out.append("\n")

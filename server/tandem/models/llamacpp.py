@@ -20,7 +20,7 @@ from tandem.models.base import (
     cut_at_stops,
 )
 from tandem.models.errors import ModelHTTPError, ModelNotFound, ModelResponseError
-from tandem.models.fim import FimTemplate, get_template
+from tandem.models.fim import FimTemplate, by_file, get_template
 from tandem.models.http import HttpEndpoint
 from tandem.models.tokens import CALIBRATION_TEXT, EstimatedTokenizer, Tokenizer, calibrate
 from tandem.models.wire import dig, sse_events
@@ -54,7 +54,9 @@ class LlamaCppClient(ModelClient):
             body = {
                 "input_prefix": request.prefix,
                 "input_suffix": request.suffix,
-                "input_extra": [{"filename": s.path, "text": s.text} for s in request.snippets],
+                "input_extra": [
+                    {"filename": s.path, "text": s.text} for s in by_file(request.snippets)
+                ],
                 **common,
             }
             return WireRequest("infill", body, stop=tuple(stops))
