@@ -16,15 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tandem.review.ask import (
-    MAX_CHECK_RUNS,
-    build_messages,
-    changed_rows,
-    fence,
-    overhead_text,
-    path_text,
-    request_data,
-)
+from tandem.review.ask import build_messages, fence, overhead_text, path_text, request_data
+from tandem.review.checklist import MAX_CHECK_RUNS, changed_rows
 from tandem.review.packing import ReviewRequest
 from tandem.review.units import HunkLines, ReviewUnit, Row
 
