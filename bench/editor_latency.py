@@ -274,13 +274,14 @@ STAGE_LINE = re.compile(r"stages (\w+) ([\d.]+) ms: (.*)")
 WRITE_LINE = re.compile(r"stages rpc-write ([\d.]+) ms")
 
 
-def breakdown(log: Path, label: str) -> str:
-    """Median milliseconds per stage over the model-answered requests in the server's log."""
+def breakdown(log: Path, label: str, part: slice = slice(None)) -> str:
+    """Median milliseconds per stage over the model-answered requests in the server's log;
+    ``part``: which of them, in order (one server serves (a) and then (b))."""
     per: dict[str, list[float]] = {}
     totals: list[float] = []
-    for match in STAGE_LINE.finditer(log.read_text() if log.exists() else ""):
-        if match.group(1) != "model":
-            continue
+    lines = [m for m in STAGE_LINE.finditer(log.read_text() if log.exists() else "")
+             if m.group(1) == "model"]  # fmt: skip
+    for match in lines[part]:
         totals.append(float(match.group(2)))
         for item in match.group(3).split(" | "):
             name, _, value = item.rpartition(" ")
@@ -288,7 +289,7 @@ def breakdown(log: Path, label: str) -> str:
     if not totals:
         return "(no stage lines in the server's log)"
     text = log.read_text()
-    writes = [float(m.group(1)) for m in WRITE_LINE.finditer(text)]
+    writes = [float(m.group(1)) for m in WRITE_LINE.finditer(text)][part]
     per["JSON-RPC write (after the request)"] = writes
     rows = [[name, f"{statistics.median(v):.2f}", f"{percentile(v, 95):.2f}"]
             for name, v in per.items()]  # fmt: skip
@@ -350,7 +351,11 @@ async def main(ns: argparse.Namespace) -> None:
             for run in range(ns.runs):
                 runs.append(await run_abc(model, ns, Path(logs) if run == 0 else None))
                 print(f"run {run + 1}/{ns.runs} done", file=sys.stderr)
-            stage_table = breakdown(Path(logs) / "b.log", "scenario b, run 1")
+            first = slice(None, ns.files_a)  # (a)'s requests come first in its server's log
+            stage_table = breakdown(Path(logs) / "b.log", "scenario a, run 1", first)
+            stage_table += "\n\n" + breakdown(
+                Path(logs) / "b.log", "scenario b, run 1", slice(ns.files_a, None)
+            )
             stage_table += "\n\n" + breakdown(Path(logs) / "c.log", "scenario c, run 1")
         labels = {
             "a": f"(a) didOpen new 300-line file + inline, {ns.files_a} files",
