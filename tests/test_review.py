@@ -21,7 +21,6 @@ from tandem.cli import main
 
 from modelserver import Behaviour
 from review_support import (
-    GIT_ENV,
     INJECTION,
     REVIEWED,
     SKIPPED,
@@ -30,17 +29,12 @@ from review_support import (
     answer,
     finding,
     first_changed,
+    git_env,  # noqa: F401 - autouse here
     make_repo,
     request_files,
     run_review,
     user_message,
 )
-
-
-@pytest.fixture(autouse=True)
-def git_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in GIT_ENV.items():
-        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from review_support import (
-    GIT_ENV,
     INJECTION,
     SKIPPED,
     Repo,
@@ -25,6 +24,7 @@ from review_support import (
     answer,
     finding,
     first_changed,
+    git_env,  # noqa: F401 - autouse here
     make_repo,
     model_env,
     request_files,
@@ -33,12 +33,6 @@ from review_support import (
 )
 
 TANDEM = str(Path(sys.executable).parent / "tandem")
-
-
-@pytest.fixture(autouse=True)
-def git_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in GIT_ENV.items():
-        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture

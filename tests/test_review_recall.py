@@ -21,7 +21,13 @@ from tandem.review.checklist import MAX_CHECK_RUNS, changed_rows
 from tandem.review.packing import ReviewRequest
 from tandem.review.units import HunkLines, ReviewUnit, Row
 
-from review_support import GIT_ENV, Repo, ReviewModel, run_review, user_message
+from review_support import (
+    Repo,
+    ReviewModel,
+    git_env,  # noqa: F401 - autouse here
+    run_review,
+    user_message,
+)
 
 OLD = (
     "def pick(items):\n    first = items[0]\n    return first\n\n\ndef size(items):\n    return 0\n"
@@ -30,12 +36,6 @@ NEW = (
     "def pick(items):\n    first = items[1]\n    return first\n\n\n"
     "def size(items):\n    n = len(items)\n    return n\n"
 )
-
-
-@pytest.fixture(autouse=True)
-def git_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in GIT_ENV.items():
-        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture

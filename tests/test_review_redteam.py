@@ -29,11 +29,11 @@ from tandem.review.units import HunkLines, ReviewUnit, Row
 
 from modelserver import Behaviour
 from review_support import (
-    GIT_ENV,
     Repo,
     ReviewModel,
     answer,
     finding,
+    git_env,  # noqa: F401 - autouse here
     request_files,
     run_review,
     user_message,
@@ -49,12 +49,6 @@ EVAL_FINDING = finding(
     rule="code-injection",
     message="eval of a request parameter is unsafe",
 )
-
-
-@pytest.fixture(autouse=True)
-def git_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in GIT_ENV.items():
-        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture

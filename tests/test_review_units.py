@@ -30,13 +30,7 @@ from tandem.review.diff import (
 from tandem.review.packing import ReviewRequest, pack
 from tandem.review.units import HunkLines, ReviewUnit, Row
 
-from review_support import GIT_ENV, Repo, make_repo
-
-
-@pytest.fixture(autouse=True)
-def git_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in GIT_ENV.items():
-        monkeypatch.setenv(key, value)
+from review_support import Repo, git_env, make_repo  # noqa: F401 - git_env: autouse here
 
 
 @dataclass

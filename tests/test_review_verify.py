@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from review_support import (
-    GIT_ENV,
     Repo,
     ReviewModel,
     answer,
     finding,
+    git_env,  # noqa: F401 - autouse here
     run_review,
     user_message,
     verdict,
@@ -57,12 +57,6 @@ def average(values):
 '''
 REAL = "return result + limit"
 REAL_MESSAGE = "the quantity limit is added to the sum, so every total is wrong"
-
-
-@pytest.fixture(autouse=True)
-def git_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in GIT_ENV.items():
-        monkeypatch.setenv(key, value)
 
 
 @pytest.fixture
