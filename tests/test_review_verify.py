@@ -257,10 +257,10 @@ def test_the_question_is_fenced_and_model_text_in_it_stays_data(
 
 
 def test_rules_on_their_own():
-    from tandem.review.evidence import not_code, quote_lines, restates
+    from tandem.review.evidence import not_code, quoted, restates
     from tandem.review.severity import calibrated, kind_of
 
-    assert quote_lines("```\n   12 +     x = a  +  b\n```") == ["x=a+b"]
+    assert quoted("```\n   12 +     x = a  +  b\n```") == [[("x=a+b",)]]
     assert not_code("CHANGES.rst") and not_code("pkg/version.py") and not_code("a.egg-info/x")
     assert not not_code("pkg/versioning.py") and not not_code("src/app.py")
     assert restates("Sets limit to min of qty and 99.", "limit = min(qty, 99)")

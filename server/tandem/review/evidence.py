@@ -79,13 +79,9 @@ def loose(text: str) -> str:
     return squeeze(text).translate(_LOOSE)
 
 
-def quote_lines(quote: str) -> list[str]:
-    """The quote's lines, squeezed, without the wrapping a model adds (backticks, a diff
-    row's number and marker)."""
-    return [squeeze(line) for line in _raw_lines(quote) if squeeze(line)]
-
-
 def _raw_lines(quote: str) -> list[str]:
+    """The quote's lines without the wrapping a model adds (backticks, a diff row's number
+    and marker)."""
     out = []
     for line in quote.strip().strip("`").split("\n"):
         line = _ROW_PREFIX.sub("", line, count=1)

@@ -25,9 +25,6 @@ class Trace:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
 
-    def __bool__(self) -> bool:
-        return self.stream is not None
-
     def event(self, stage: str, **data: Any) -> None:
         if self.stream is None:
             return
