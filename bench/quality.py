@@ -274,8 +274,9 @@ async def run(args: argparse.Namespace) -> None:
                             ours.append(filled.score)
                             theirs.append(score(text, hole.expected, ms))
                             plain.append(score(asked, hole.expected, ms))
-                            tally["lost"] += filled.score.empty and usable(text, hole)
-                            tally["alone"] += usable(text, hole)
+                            first_usable = usable(text, hole)
+                            tally["lost"] += filled.score.empty and first_usable
+                            tally["alone"] += first_usable
                             tally["Tandem"] += usable(filled.text, hole)
                             why = cause(filled, text, theirs[-1])
                             if why:
