@@ -48,7 +48,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from latency_floor import httpx_added, pygls_round_trips
+from latency_floor import httpx_added, pygls_round_trips, raw_round_trips, socket_added
 from lsp_latency import (
     MODEL_HANG,
     Editor,
@@ -323,7 +323,9 @@ async def floor_table(model: ModelServerProcess, ns: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory(prefix="tandem-floor-") as tmp:
         env = server_env(model.url, Path(tmp) / "scratch")
         rpc = await pygls_round_trips(Path(tmp), big_source(300), ns.keystrokes, env)
+        raw = raw_round_trips(Path(tmp), big_source(300), ns.keystrokes, env)
     http = await httpx_added(model, body, ns.keystrokes // 2)
+    bare = socket_added(model, body, ns.keystrokes // 2)
     rows = [
         ["bare pygls server: didChange + inline request, answered at once", rpc],
         ["bare httpx client: streamed prompt of (c), over the model's own time", http],
@@ -332,6 +334,13 @@ async def floor_table(model: ModelServerProcess, ns: argparse.Namespace) -> str:
            for label, v in rows]  # fmt: skip
     floor = percentile(rpc, 50) + percentile(http, 50)
     out.append(["the floor (sum of the medians)", "", f"{floor:.2f}", ""])
+    # What of the floor is the measuring side's (issue 12, fourth round): the same two
+    # exchanges by clients of raw bytes, without pytest-lsp or httpx.
+    for label, v in (
+        ["  same pygls server, client of raw bytes on the pipes (no pytest-lsp)", raw],
+        ["  same fake model server, client of raw bytes on a socket (no httpx)", bare],
+    ):
+        out.append([label, str(len(v)), f"{percentile(v, 50):.2f}", f"{percentile(v, 95):.2f}"])
     return (f"\nThe floor on this machine now ({load()})\n\n"
             + table(["round trip", "n", "p50 ms", "p95 ms"], out))  # fmt: skip
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import random
 import re
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -201,3 +203,32 @@ def _range(snap, start: int, end: int):
         return line, units
 
     return position(start), position(end)
+
+
+# ---- the floor, measured without the measuring side's libraries ----------------------------
+
+
+def test_the_raw_clients_of_the_floor_make_the_same_exchanges(tmp_path):
+    """``bench/latency_floor.py``'s raw-bytes clients: the socket one sends the body httpx
+    would (the fake model server records the same JSON) and reads each streamed answer
+    to its end on one connection; the pipe one gets the bare pygls server's answer to every
+    keystroke. Figures only, nothing about speed is asserted."""
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        import latency_floor
+        from lsp_latency import ModelServerProcess, server_env
+    finally:
+        sys.path.remove(str(bench))
+    model = ModelServerProcess()
+    try:
+        body = {"model": "m", "prompt": "def f(x):\n    return ", "stream": True}
+        added = latency_floor.socket_added(model, body, 4)
+        assert len(added) == 4  # one model request each, after three to warm up
+        assert model.count() == 7
+        assert all(model.body(i) == body for i in range(7))
+        env = server_env(model.url, tmp_path / "scratch")
+        trips = latency_floor.raw_round_trips(tmp_path, "x = 1\n" * 20, 5, env)
+        assert len(trips) == 5 and all(ms > 0 for ms in trips)
+    finally:
+        model.stop()
