@@ -9,6 +9,7 @@ on random edits of real code (error recovery included).
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 import sys
@@ -232,3 +233,47 @@ def test_the_raw_clients_of_the_floor_make_the_same_exchanges(tmp_path):
         assert len(trips) == 5 and all(ms > 0 for ms in trips)
     finally:
         model.stop()
+
+
+# ---- a new document's first-request work, done at didOpen ----------------------------------
+
+
+def test_an_opened_document_has_its_imports_and_names_ready_before_any_request(tmp_path):
+    from tandem.config import load_settings
+    from tandem.context.imports import resolve_imports
+    from tandem.session import Session
+    from tandem.workspace import open_workspace
+
+    (tmp_path / "alpha.py").write_text("def from_alpha(x):\n    return x + 1\n")
+    (tmp_path / ".env").write_text("TOKEN=1\n")
+    main = tmp_path / "main.py"
+    text = "from alpha import from_alpha\n\n\ndef g():\n    return from_alpha(1)\n"
+
+    async def run() -> Session:
+        session = Session(open_workspace(load_settings(tmp_path), tmp_path))
+        session.edit(lambda: session.documents.open(main.as_uri(), text, "python", 1), "open")
+        session.prepare_opened(main.as_uri())
+        env = (tmp_path / ".env").as_uri()
+        session.edit(lambda: session.documents.open(env, "import os\n", "python", 1), "open")
+        session.prepare_opened(env)
+        session.prepare_opened((tmp_path / "never_opened.py").as_uri())  # no error
+        await session.settle()  # (the opens went to the document thread: no size given)
+        await asyncio.sleep(0.05)  # the loop's next turns
+        opened = session.documents.get(env)
+        assert opened is not None and session.excluded(env, opened.snapshot()) is not None
+        await session.close()
+        return session
+
+    session = asyncio.run(run())
+    engine = session.workspace.engine
+    kept = [key for key in engine._imports if key[0] == str(main)]
+    assert len(kept) == 1  # resolved at didOpen, for the text opened
+    spec = language_named("python")
+    assert spec is not None
+    imports = engine._imports[kept[0]][1]
+    tree = spec.parser().parse(text.encode())
+    assert imports == resolve_imports(spec, tree, main, tmp_path.resolve())
+    assert [f.name for imp in imports for f in imp.files] == ["alpha.py"]
+    assert str(main) in engine.top_level_names._last
+    # an excluded document (a .env in a tab) is not read for anything
+    assert not any(".env" in key[0] for key in engine._imports)
