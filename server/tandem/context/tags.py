@@ -119,25 +119,31 @@ class TopLevelNames:
     def __init__(self, kept: int = 8) -> None:
         self.kept = kept
         self._lock = threading.Lock()
-        self._last: OrderedDict[str, dict[tuple[int, bytes], tuple[str, ...]]] = OrderedDict()
+        # per file: kind id -> node text -> names. Bytes keys in a dict per kind, not
+        # (kind, text) tuples: ~560 tuples kept a request would each be tracked by the
+        # garbage collector and bring on a young collection almost every request.
+        self._last: OrderedDict[str, dict[int, dict[bytes, tuple[str, ...]]]] = OrderedDict()
 
     def __call__(self, key: str, tree: ts.Tree, spec: LanguageSpec) -> set[str]:
         defining, wrappers, name_field = _defining_kinds(spec)
         with self._lock:
             old = self._last.get(key, {})
-        new: dict[tuple[int, bytes], tuple[str, ...]] = {}
+        new: dict[int, dict[bytes, tuple[str, ...]]] = {}
         names: set[str] = set()
         for node in tree.root_node.named_children:
             kind = node.kind_id
             if kind not in wrappers and kind not in defining:
                 continue
-            text_key = (kind, node.text or b"")
-            found = old.get(text_key)
+            text = node.text or b""
+            kept = new.get(kind)
+            if kept is None:
+                kept = new[kind] = {}
+            found = old.get(kind, {}).get(text)
             if found is None:
-                found = new.get(text_key) or _node_names(
-                    node, kind in wrappers, defining, name_field
-                )
-            new[text_key] = found
+                found = kept.get(text)  # the same text twice in one file
+            if found is None:
+                found = _node_names(node, kind in wrappers, defining, name_field)
+            kept[text] = found
             names.update(found)
         with self._lock:
             self._last[key] = new
