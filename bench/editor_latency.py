@@ -31,7 +31,8 @@ breakdown is the server's own ``TANDEM_STAGES=1`` log of scenario (b). Growth: t
 (60 keystrokes) in 1k/5k/20k-line files (1,000-file workspace) and in a 300-line file in
 100/1,000/10,000-file workspaces, with added latency and RSS. The floor
 (``latency_floor.py``): a bare pygls server's round trip and a bare httpx request's added
-time, measured after the scenarios on the same machine.
+time, measured after the scenarios on the same machine, and both again by clients of raw
+bytes (pipes, a socket): what of the floor is the measuring side's own work.
 """
 
 from __future__ import annotations
