@@ -4,7 +4,9 @@ Each lever stops a per-request pass over the whole of a big file: the prompt's l
 split only the lines they can keep, the block decision's window edges stop at the first
 column-0 line they need, and a file's top-level names are reused node by node from the
 last request. Each is checked against the slower way it stands in for, on random texts and
-on random edits of real code (error recovery included).
+on random edits of real code (error recovery included). A new document's imports and
+names are ready after its didOpen (and never read for an excluded one); the floor's
+raw-bytes clients make the exchanges the library clients make. No timing is asserted.
 """
 
 from __future__ import annotations
