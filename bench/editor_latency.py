@@ -31,7 +31,8 @@ breakdown is the server's own ``TANDEM_STAGES=1`` log of scenario (b). Growth: t
 (60 keystrokes) in 1k/5k/20k-line files (1,000-file workspace) and in a 300-line file in
 100/1,000/10,000-file workspaces, with added latency and RSS. The floor
 (``latency_floor.py``): a bare pygls server's round trip and a bare httpx request's added
-time, measured after the scenarios on the same machine.
+time, measured after the scenarios on the same machine, and both again by clients of raw
+bytes (pipes, a socket): what of the floor is the measuring side's own work.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from latency_floor import httpx_added, pygls_round_trips
+from latency_floor import httpx_added, pygls_round_trips, raw_round_trips, socket_added
 from lsp_latency import (
     MODEL_HANG,
     Editor,
@@ -323,7 +324,9 @@ async def floor_table(model: ModelServerProcess, ns: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory(prefix="tandem-floor-") as tmp:
         env = server_env(model.url, Path(tmp) / "scratch")
         rpc = await pygls_round_trips(Path(tmp), big_source(300), ns.keystrokes, env)
+        raw = raw_round_trips(Path(tmp), big_source(300), ns.keystrokes, env)
     http = await httpx_added(model, body, ns.keystrokes // 2)
+    bare = socket_added(model, body, ns.keystrokes // 2)
     rows = [
         ["bare pygls server: didChange + inline request, answered at once", rpc],
         ["bare httpx client: streamed prompt of (c), over the model's own time", http],
@@ -332,6 +335,13 @@ async def floor_table(model: ModelServerProcess, ns: argparse.Namespace) -> str:
            for label, v in rows]  # fmt: skip
     floor = percentile(rpc, 50) + percentile(http, 50)
     out.append(["the floor (sum of the medians)", "", f"{floor:.2f}", ""])
+    # What of the floor is the measuring side's (issue 12, fourth round): the same two
+    # exchanges by clients of raw bytes, without pytest-lsp or httpx.
+    for label, v in (
+        ["  same pygls server, client of raw bytes on the pipes (no pytest-lsp)", raw],
+        ["  same fake model server, client of raw bytes on a socket (no httpx)", bare],
+    ):
+        out.append([label, str(len(v)), f"{percentile(v, 50):.2f}", f"{percentile(v, 95):.2f}"])
     return (f"\nThe floor on this machine now ({load()})\n\n"
             + table(["round trip", "n", "p50 ms", "p95 ms"], out))  # fmt: skip
 

@@ -18,6 +18,9 @@ with a server that did no work of its own.
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -68,3 +71,118 @@ async def httpx_added(model: ModelServerProcess, body: dict[str, Any], n: int) -
             if i >= 3 and len(own) == 1:  # the first ones open the connection
                 out.append((elapsed - own[0]) * 1000)
     return out
+
+
+# ---- what the floor itself holds (issue 12, fourth round) --------------------------------
+#
+# Both figures above are measured by a client in Python on the same two cores, and the HTTP
+# one against the fake model server, which is Python too: is part of them the measuring
+# side's own cost, which an editor (native) or a real model server would not add? Each is
+# measured again with the barest client possible, bytes on a socket or a pipe, no library.
+
+
+def socket_added(model: ModelServerProcess, body: dict[str, Any], n: int) -> list[float]:
+    """Milliseconds a raw-socket client adds over the model server's own time: the same
+    streamed request as ``httpx_added``, framed by hand, one kept-alive connection.
+
+    What is left is the loopback and the fake server's own work outside its timer (reading
+    the request line and headers, before ``do_POST``): not Tandem's, nor httpx's."""
+    payload = json.dumps(body).encode()
+    host = model.url.split("//", 1)[1]
+    request = (
+        f"POST /v1/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
+    out: list[float] = []
+    hostname, port = host.rsplit(":", 1)
+    with socket.create_connection((hostname, int(port)), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(n + 3):
+            before = model.count()
+            started = time.perf_counter()
+            sock.sendall(request)
+            received = b""
+            while not received.endswith(b"\r\n0\r\n\r\n"):  # the chunked stream's end
+                piece = sock.recv(65536)
+                if not piece:
+                    raise ConnectionError("the model server closed the connection")
+                received += piece
+            elapsed = time.perf_counter() - started
+            own = model.times_since(before)
+            if i >= 3 and len(own) == 1:
+                out.append((elapsed - own[0]) * 1000)
+    return out
+
+
+def _frame(message: dict[str, Any]) -> bytes:
+    data = json.dumps(message).encode()
+    return f"Content-Length: {len(data)}\r\n\r\n".encode() + data
+
+
+def _read_message(stream: Any) -> dict[str, Any]:
+    length = 0
+    while True:
+        line = stream.readline()
+        if not line:
+            raise ConnectionError("the language server closed its output")
+        if line in (b"\r\n", b"\n"):
+            break
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    return dict(json.loads(stream.read(length)))
+
+
+def raw_round_trips(root: Path, text: str, keystrokes: int, env: dict[str, str]) -> list[float]:
+    """``pygls_round_trips`` by a client of bytes on a pipe instead of pytest-lsp's: what
+    the bare pygls server and the pipes cost without the measuring client's own work."""
+    command = [sys.executable, lsp_latency.__file__, BASELINE_FLAG]
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    assert proc.stdin is not None and proc.stdout is not None
+    send, stream = proc.stdin, proc.stdout
+    ids = iter(range(1, 1_000_000))
+
+    def ask(method: str, params: dict[str, Any]) -> dict[str, Any]:
+        number = next(ids)
+        send.write(_frame({"jsonrpc": "2.0", "id": number, "method": method, "params": params}))
+        send.flush()
+        while True:  # skip the server's own notifications and requests
+            message = _read_message(stream)
+            if message.get("id") == number and "method" not in message:
+                return message
+
+    def tell(method: str, params: dict[str, Any]) -> None:
+        send.write(_frame({"jsonrpc": "2.0", "method": method, "params": params}))
+
+    try:
+        ask("initialize", {"processId": None, "rootUri": root.as_uri(), "capabilities": {}})
+        tell("initialized", {})
+        uri = (root / "floor_raw.py").as_uri()
+        item = {"uri": uri, "languageId": "python", "version": 1, "text": text}
+        tell("textDocument/didOpen", {"textDocument": item})
+        line = len(text.split("\n")) // 2
+        out: list[float] = []
+        for col in range(keystrokes + 3):
+            started = time.perf_counter()
+            spot = {"line": line, "character": col}
+            tell("textDocument/didChange", {
+                "textDocument": {"uri": uri, "version": col + 2},
+                "contentChanges": [{"range": {"start": spot, "end": spot}, "text": "x"}],
+            })  # fmt: skip
+            answer = ask("textDocument/inlineCompletion", {
+                "textDocument": {"uri": uri},
+                "position": {"line": line, "character": col + 1},
+                "context": {"triggerKind": 2},
+            })  # fmt: skip
+            assert answer.get("result"), "the bare server always answers"
+            if col >= 3:
+                out.append((time.perf_counter() - started) * 1000)
+        ask("shutdown", {})
+        tell("exit", {})
+        send.flush()
+        proc.wait(timeout=10)
+        return out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

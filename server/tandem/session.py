@@ -201,6 +201,50 @@ class Session:
         future.add_done_callback(report)
         self._last_edit = future
 
+    def prepare_opened(self, uri: str) -> None:
+        """Do a new document's first-request work now: its imports resolved and its
+        top-level names read, at the loop's next turn once its didOpen is applied.
+
+        An editor opens a file well before the first keystroke in it, so the first
+        request finds both ready (2-3 ms of it on a 300-line file, issue 12); no delay is
+        added, and a request already queued behind the didOpen does the same work no
+        later than it would have. Big documents are prepared on a worker thread.
+        """
+        loop = asyncio.get_running_loop()
+        last = self._last_edit
+
+        def soon(_: object = None) -> None:
+            loop.call_soon(self._prepare, uri)
+
+        if last is None or last.done():
+            soon()
+        else:
+            last.add_done_callback(soon)
+
+    def _prepare(self, uri: str) -> None:
+        document = self.documents.get(uri)
+        if document is None:
+            return
+        snapshot = document.snapshot()
+        if snapshot.tree is None or snapshot.language is None:
+            return
+        if self.excluded(uri, snapshot) is not None:
+            return  # nothing is read for a document Tandem will not complete
+        engine, path = self.workspace.engine, Path(uri_path(uri))
+
+        def work() -> None:
+            try:
+                assert snapshot.tree is not None and snapshot.language is not None
+                engine.resolved_imports(snapshot.language, snapshot.tree, path, snapshot.text)
+                engine.top_level_names(str(path), snapshot.tree, snapshot.language)
+            except Exception as exc:  # the first request will meet it and report it
+                log.info("preparing %s failed: %s", uri, exc)
+
+        if len(snapshot.text) > INLINE_EDIT_CHARS:
+            asyncio.get_running_loop().run_in_executor(None, work)
+        else:
+            work()
+
     async def settle(self) -> None:
         """Wait until the document events received so far are applied."""
         last = self._last_edit

@@ -39,7 +39,7 @@ from tandem.context.prompt import (
 )
 from tandem.context.reasons import Reason
 from tandem.context.snippets import similar_snippets
-from tandem.context.tags import top_level_names
+from tandem.context.tags import TopLevelNames
 from tandem.context.workspace import Exclusions
 from tandem.models.base import FimRequest, ModelClient
 from tandem.models.tokens import Tokenizer
@@ -153,6 +153,7 @@ class ContextEngine:
         self.root = root.resolve()
         self.index = index
         self.files = ParsedFiles()
+        self.top_level_names = TopLevelNames()  # per file, reused node by node
         self._imports: OrderedDict[tuple[str, str, str], tuple[float, list[Import]]] = (
             OrderedDict()
         )
@@ -231,7 +232,7 @@ class ContextEngine:
         defined_here: set[str] = set()
         if spec is not None and tree is not None:
             with stage("context.imports"):
-                defined_here = top_level_names(tree, spec)
+                defined_here = self.top_level_names(str(path), tree, spec)
                 found = self._imported(
                     spec, tree, path, names, tokenizer, imports, defined_here, source
                 )
@@ -339,7 +340,8 @@ class ContextEngine:
         self, cursor: Cursor, neighbours: Sequence[tuple[Path, str]], tokenizer: Tokenizer
     ) -> list[PromptPart]:
         before = cursor.text[: cursor.offset]
-        query = "\n".join(before.split("\n")[-SNIPPET_QUERY_LINES:])
+        # rsplit: the last lines without splitting the whole prefix of a big file
+        query = "\n".join(before.rsplit("\n", SNIPPET_QUERY_LINES)[-SNIPPET_QUERY_LINES:])
         here = cursor.path.resolve()
         others = [
             (relative(p, self.root), t)

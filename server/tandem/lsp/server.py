@@ -91,6 +91,7 @@ def build_server(
             "didOpen",
             len(doc.text),
         )
+        session.prepare_opened(doc.uri)  # its first request's work, at the loop's next turn
 
     @server.feature(t.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: TandemServer, params: t.DidChangeTextDocumentParams) -> None:
