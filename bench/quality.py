@@ -144,6 +144,12 @@ async def alone(
     client, wire = ws.models.completion, prepared.wire
     parts = {p.kind: p.text for p in prepared.prompt.parts}
     prefix, suffix = parts.get("prefix", ""), parts.get("suffix", "")
+    # The bare model is asked with the text up to the cursor as it is: Tandem's prompt
+    # leaves out a blank cursor line's indentation (``prompt.without_indent``).
+    before = prepared.cursor.text[: prepared.cursor.offset]
+    tail = before[before.rfind("\n") + 1 :]
+    if prefix.endswith("\n") and tail and before.endswith(prefix + tail):
+        prefix += tail
     template = client.template
     if wire.chat:
         spec = prepared.cursor.spec

@@ -51,6 +51,26 @@ def test_complete_prints_only_the_completion(model_server: ModelServer, source: 
     assert '<|fim_suffix|>\n\nprint(greet("x"))\n<|fim_middle|>' in body["prompt"]
 
 
+def test_on_a_blank_indented_line_the_prompt_ends_at_the_line_start(
+    model_server: ModelServer, tmp_path: Path
+):
+    # The editor's auto-indent left the cursor after four spaces; the model is asked from
+    # the line start (a prompt ending in a lone run of spaces ends mid-token) and its line,
+    # written with its own indentation, is inserted at the cursor once.
+    path = tmp_path / "ws" / "total.py"
+    (path.parent / ".git").mkdir(parents=True)
+    path.write_text("def total(xs):\n    n = 0\n    \n    return n\n")
+    model_server.default = Behaviour(tokens=["    for x", " in xs:\n", "        n += x\n"])
+    result = run("complete", "--json", f"{path}:3:5", env=openai_env(model_server))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["text"] == "for x in xs:\n        n += x"
+    prompt = model_server.requests[0].body["prompt"]
+    assert "    n = 0\n<|fim_suffix|>\n    return n\n" in prompt
+    context = run("context", "--json", f"{path}:3:5", env=openai_env(model_server))
+    assert context.returncode == 0, context.stderr
+    assert json.loads(context.stdout)["prompt"] == prompt  # what is shown is what was sent
+
+
 def test_complete_json(model_server: ModelServer, source: Path):
     model_server.default = Behaviour(tokens=["name"])
     result = run("complete", "--json", f"{source}:2:20", env=openai_env(model_server))

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "server" / "tandem"
 
 LAYERS: list[tuple[str, ...]] = [
     ("tandem", "tandem.models", "tandem.cache"),
-    ("tandem.config",),
+    ("tandem.config", "tandem.setting_keys"),
     ("tandem.context",),
     ("tandem.workspace", "tandem.completion", "tandem.chat_prompts"),
     ("tandem.session", "tandem.inflight", "tandem.pace", "tandem.assist", "tandem.review",

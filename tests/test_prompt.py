@@ -8,7 +8,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tandem.context.engine import ContextEngine, Cursor
-from tandem.context.prompt import ContextCandidates, PromptBudget, PromptPart, build_prompt
+from tandem.context.prompt import (
+    ContextCandidates,
+    PromptBudget,
+    PromptPart,
+    build_prompt,
+    without_indent,
+)
 from tandem.models.base import FimRequest
 from tandem.models.fim import get_template
 from tandem.models.http import HttpEndpoint
@@ -64,6 +70,8 @@ def test_never_over_budget_and_never_a_split_line(text, where, total, template, 
         request=FimRequest(prefix=""),
     )
     before, after = text[:offset], text[offset:]
+    if template != "chat":  # a blank cursor line's indentation is not sent (without_indent)
+        before = without_indent(before, after)
     prefix = next(p.text for p in prompt.parts if p.kind == "prefix")
     suffix = next(p.text for p in prompt.parts if p.kind == "suffix")
     # whole lines only: the window starts at a line start and ends at a line end
@@ -156,3 +164,26 @@ def test_engine_gathers_scope_definitions_and_snippets(tmp_path: Path):
     assert "<|file_sep|>shop/pricing.py\n" in sent
     assert "class Cart:\n    def checkout(self, items, rate):\n" in sent
     assert sent.endswith("<|fim_middle|>")
+
+
+def test_a_blank_cursor_lines_indentation_is_left_out_of_fim_prompts_only():
+    text = "def f(x):\n\ty = x\n\t\n\treturn y\n"
+    offset = text.index("\t\n\treturn") + 1
+    for template, prefix in [("qwen", "def f(x):\n\ty = x\n"), ("chat", text[:offset])]:
+        prompt = build_prompt(
+            client_for(template),
+            TOKENIZER,
+            text=text,
+            offset=offset,
+            path="f.py",
+            budget=PromptBudget(total=500),
+            candidates=ContextCandidates(),
+            request=FimRequest(prefix=""),
+        )
+        assert next(p.text for p in prompt.parts if p.kind == "prefix") == prefix, template
+    # only a line with nothing but indentation before the cursor, and never the first line
+    assert without_indent("a\n  ", "\nb") == "a\n"
+    assert without_indent("a\n  b = ", "\n") == "a\n  b = "
+    assert without_indent("a\n  ", "b = 1\n") == "a\n  "  # code after the cursor
+    assert without_indent("a\n", "\n") == "a\n"
+    assert without_indent("    ", "\n") == "    "

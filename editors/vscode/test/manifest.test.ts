@@ -12,7 +12,12 @@ import { DEFAULT_ENABLE, FIM_TEMPLATES, PROVIDERS, settingNames } from '../src/p
 import { EXTENSION_DIR } from './helpers';
 
 const manifest = JSON.parse(readFileSync(join(EXTENSION_DIR, 'package.json'), 'utf8'));
-const extensionSource = readFileSync(join(EXTENSION_DIR, 'src', 'extension.ts'), 'utf8');
+// The extension's own sources (not ./protocol, which cannot import vscode): commands are
+// registered in more than one file.
+const extensionSource = readdirSync(join(EXTENSION_DIR, 'src'))
+	.filter((name) => name.endsWith('.ts'))
+	.map((name) => readFileSync(join(EXTENSION_DIR, 'src', name), 'utf8'))
+	.join('\n');
 
 describe('package.json', () => {
 	test('the commands of the issue, each registered by the extension', () => {

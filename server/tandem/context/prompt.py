@@ -207,6 +207,8 @@ def build_prompt(
     overhead = tokenizer.count(empty.prompt) + 4
     available = max(0, budget.total - overhead)
     before, after = text[:offset], text[offset:]
+    if client.template.kind != "chat":
+        before = without_indent(before, after)
 
     context: list[PromptPart] = []
     context_cap = int(available * budget.context_share)
@@ -219,7 +221,7 @@ def build_prompt(
     least_prefix, _ = _lines_back(
         before, lines, least - int(least * budget.suffix_share), budget.max_prefix_lines
     )
-    surely_shown = offset - len(least_prefix)
+    surely_shown = len(before) - len(least_prefix)
     pool = [
         *(PromptPart("scope", path, s, tokenizer.count(s + "\n"), RANKS["scope"], start=start)
           for start, s in candidates.scopes if start < surely_shown),
@@ -252,7 +254,7 @@ def build_prompt(
         after, lines, int(left * budget.suffix_share), budget.max_suffix_lines
     )
     prefix_text, _ = _lines_back(before, lines, left - suffix_tokens, budget.max_prefix_lines)
-    window_start = offset - len(prefix_text)
+    window_start = len(before) - len(prefix_text)
     # A header already inside the prefix window needs no repeating.
     context = [p for p in context if p.kind != "scope" or p.start < window_start]
     dropped: list[PromptPart] = []
@@ -270,6 +272,20 @@ def build_prompt(
             suffix_text = suffix_text.rsplit("\n", 1)[0]
         else:
             return replace(prompt, budget=budget.total, dropped=tuple(dropped))
+
+
+def without_indent(before: str, after: str) -> str:
+    """``before`` less the cursor line's indentation, when that is all the line holds.
+
+    A prompt that ends in spaces ends mid-token: the model has seen indentation and code
+    tokenized together (``"   "`` + ``" for"``), so after a lone run of spaces it often
+    repeats the next line of the file or writes nothing. From the line start it writes
+    the line with its own indentation, which post-processing moves to the cursor.
+    """
+    start = before.rfind("\n") + 1
+    tail, rest = before[start:], after.split("\n", 1)[0]
+    blank = tail and not tail.strip(" \t") and not rest.strip()
+    return before[:start] if start and blank else before
 
 
 class _Memo:
