@@ -21,8 +21,16 @@ LAYERS: list[tuple[str, ...]] = [
     ("tandem.config", "tandem.setting_keys"),
     ("tandem.context",),
     ("tandem.workspace", "tandem.completion", "tandem.chat_prompts"),
-    ("tandem.session", "tandem.inflight", "tandem.pace", "tandem.assist", "tandem.review",
-     "tandem.evaluation"),
+    (
+        "tandem.session",
+        "tandem.document_events",
+        "tandem.status",
+        "tandem.inflight",
+        "tandem.pace",
+        "tandem.assist",
+        "tandem.review",
+        "tandem.evaluation",
+    ),
     ("tandem.lsp",),
     ("tandem.cli",),
 ]

@@ -9,6 +9,7 @@ can be reported with its key and its file.
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -18,6 +19,8 @@ from typing import Any
 
 from tandem.models.redact import remember_secret
 from tandem.setting_keys import MODEL_KEYS, SECTIONS, TOP_KEYS, exclude_patterns
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINTS = {
     "openai": "https://api.openai.com/v1",
@@ -345,3 +348,22 @@ def find_root(path: Path | None = None, explicit: Path | None = None) -> Path:
             if (folder / ".git").exists():
                 return folder
     return Path.cwd().resolve()
+
+
+def editor_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """An editor's settings (initializationOptions, didChangeConfiguration), either bare
+    or under a "tandem" section."""
+    inner = options.get("tandem", options) if isinstance(options, Mapping) else {}
+    return dict(inner) if isinstance(inner, Mapping) else {}
+
+
+def load_editor_settings(root: Path | None, options: Mapping[str, Any] | None) -> Settings:
+    """Settings for a new editor connection; invalid editor options fall back to the
+    files' settings (the editor still gets completions, and the log says why)."""
+    try:
+        return load_settings(
+            root, overrides=editor_options(options or {}), overrides_source="initializationOptions"
+        )
+    except ConfigError:
+        log.exception("invalid initializationOptions; using the configuration files only")
+        return load_settings(root)

@@ -13,12 +13,10 @@ model calls -> post-process -> cache.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,29 +26,22 @@ from typing import Any, Literal
 from tandem import stages
 from tandem.cache import CompletionCache, TypeAhead, request_key
 from tandem.completion import finish, prepare
-from tandem.config import ConfigError, Settings, load_settings
+from tandem.config import Settings, editor_options, load_settings
 from tandem.context.documents import MAX_PARSE_BYTES, DocumentStore, Snapshot, uri_path
 from tandem.context.engine import Cursor
 from tandem.context.positions import InvalidPosition
 from tandem.context.reasons import Reason, Why
+from tandem.document_events import INLINE_EDIT_CHARS, DocumentEvents
 from tandem.inflight import Typing, Watch
 from tandem.models import Models
 from tandem.models.errors import ModelError
-from tandem.models.http import warm_up_transport
-from tandem.models.redact import warm_up as warm_up_redaction
+from tandem.status import State, StatusLine, StatusSink
 from tandem.workspace import Neighbour, Workspace
 
 log = logging.getLogger(__name__)
 
 POSITION_CHARS = 4000  # text before the cursor that identifies a position for the cache
-INLINE_EDIT_CHARS = 64_000  # a document event with less text to parse is applied at once
 FLUSH_AFTER = 0.5  # seconds: the cache's disk writes, when no answer is written before
-# A model call shows "busy" once it has run this long: a spinner for every keystroke's
-# 100 ms call is a flicker nobody reads, and cost two messages a keystroke (issue 12).
-BUSY_AFTER = 0.25
-
-State = Literal["ready", "busy", "error", "inactive"]
-StatusSink = Callable[[State, str], None]
 WarningSink = Callable[[str], None]
 
 
@@ -98,19 +89,13 @@ class Session:
         self.cache: CompletionCache = self.workspace.cache
         self.cache.write_behind = True  # flushed after each answer (after_answer)
         self._flush: asyncio.TimerHandle | None = None
-        self._gate = asyncio.Semaphore(self.settings.max_concurrent)
-        self._calls = 0  # model calls running
+        self.line = StatusLine(self.status, self.settings.max_concurrent)
         self._inflight: dict[str, asyncio.Task[Any]] = {}
         self._superseded: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
-        self._state: tuple[State, str] | None = None
         self._warming: asyncio.Future[None] | None = None
-        # Document events are applied in order on one thread: parsing a big file
-        # must not stall message handling, and requests wait only for the edits
-        # that arrived before them.
-        self._editor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tandem-documents")
-        self._last_edit: asyncio.Future[Any] | None = None
+        self.events = DocumentEvents()  # requests wait only for the edits before them
         self._cache_reported = False
-        self.typing = Typing(self, lambda: self._gate.locked(), snapshot_cursor)  # inflight.py
+        self.typing = Typing(self, self.line.full, snapshot_cursor)  # inflight.py
 
     @property
     def settings(self) -> Settings:
@@ -131,30 +116,7 @@ class Session:
             self.set_status("ready", self.cache.warning)
         else:
             self.set_status("ready", f"{self.models.completion.describe()}")
-        self._warming = asyncio.ensure_future(self._warm_up())
-        # The redactor's rules import detect-secrets (~0.1 s): now, not on the first keystroke.
-        asyncio.get_running_loop().run_in_executor(None, warm_up_redaction)
-
-    async def _warm_up(self) -> None:
-        """Load the tokenizer and the HTTP stack now, not on the first keystroke; then calm
-        the collector.
-
-        Loading a BPE took ~0.5 s of the first completion, anyio's backend 30-90 ms. Once
-        the index is built, ``gc.freeze()`` moves its ~100k long-lived objects out of the
-        collector's generations: full collections dropped from ~70 ms pauses to almost
-        nothing.
-        """
-        try:
-            await self.models.completion.tokenizer()
-        except Exception as exc:  # the first completion will report it properly
-            log.info("tokenizer warm-up failed: %s", exc)
-        try:
-            warm_up_transport()
-        except Exception as exc:  # the first request imports it then
-            log.info("HTTP transport warm-up failed: %s", exc)
-        if self.workspace.index is not None:
-            await asyncio.to_thread(self.workspace.index.wait)
-            gc.freeze()
+        self._warming = asyncio.ensure_future(self.workspace.warm_up())
 
     async def reconfigure(self, options: Mapping[str, Any], source: str) -> None:
         """New settings from the editor: new model clients; the cache and index stay.
@@ -163,43 +125,18 @@ class Session:
         from the old model, so they go.
         """
         settings = load_settings(
-            self.workspace.root, overrides=_flatten(options), overrides_source=source
+            self.workspace.root, overrides=editor_options(options), overrides_source=source
         )
         old = self.workspace.reconfigure(settings)
         self.typeahead = TypeAhead()
         self.typing.close()  # calls in flight are the old model's
-        self._gate = asyncio.Semaphore(settings.max_concurrent)
+        self.line.limit(settings.max_concurrent)
         await old.aclose()
         self.set_status("ready", f"{self.models.completion.describe()}")
 
     def edit(self, apply: Callable[[], Any], what: str, size: int = INLINE_EDIT_CHARS + 1) -> None:
-        """Apply a document event (open, change, close) in order: at once when it is small
-        (``size`` characters to parse, at most ``INLINE_EDIT_CHARS``) and no earlier event
-        is still queued, else on the document thread.
-
-        A keystroke's re-parse takes well under a millisecond of a 300-line file and ~2 ms
-        of a 5,000-line one; handing it to the thread and waiting for it to come back cost
-        as much again, more on a loaded machine (issue 12). Big texts still go to the
-        thread, so parsing them never stalls message handling.
-        """
-        if stages.ENABLED:  # issue 12: the time the last edit took, for the stage timers
-            apply = stages.timed(apply, lambda ms: setattr(self, "_applied_ms", ms))
-        last = self._last_edit
-        if size <= INLINE_EDIT_CHARS and (last is None or last.done()):
-            self._last_edit = None
-            try:
-                apply()
-            except Exception as exc:  # as the thread's report below: one event is lost
-                log.warning("%s ignored: %s", what, exc)
-            return
-        future = asyncio.get_running_loop().run_in_executor(self._editor, apply)
-
-        def report(done: asyncio.Future[Any]) -> None:
-            if not done.cancelled() and done.exception() is not None:
-                log.warning("%s ignored: %s", what, done.exception())
-
-        future.add_done_callback(report)
-        self._last_edit = future
+        """Apply a document event (open, change, close) in order (``DocumentEvents``)."""
+        self.events.apply(apply, what, size)
 
     def prepare_opened(self, uri: str) -> None:
         """Do a new document's first-request work now: its imports resolved and its
@@ -210,16 +147,7 @@ class Session:
         added, and a request already queued behind the didOpen does the same work no
         later than it would have. Big documents are prepared on a worker thread.
         """
-        loop = asyncio.get_running_loop()
-        last = self._last_edit
-
-        def soon(_: object = None) -> None:
-            loop.call_soon(self._prepare, uri)
-
-        if last is None or last.done():
-            soon()
-        else:
-            last.add_done_callback(soon)
+        self.events.after(partial(self._prepare, uri))
 
     def _prepare(self, uri: str) -> None:
         document = self.documents.get(uri)
@@ -247,9 +175,7 @@ class Session:
 
     async def settle(self) -> None:
         """Wait until the document events received so far are applied."""
-        last = self._last_edit
-        if last is not None and not last.done():
-            await asyncio.wait([last])
+        await self.events.settle()
 
     async def close(self) -> None:
         if self._warming is not None:
@@ -261,7 +187,7 @@ class Session:
             self._flush.cancel()
         log.info("session counters: %s", self.stats)
         await self.workspace.aclose()
-        self._editor.shutdown(wait=False)
+        self.events.close()
 
     def report_cache(self) -> None:
         """Warn once that the disk cache is gone, whether at start or when it broke later.
@@ -274,9 +200,7 @@ class Session:
             self.warn(self.cache.warning)
 
     def set_status(self, state: State, message: str) -> None:
-        if self._state != (state, message):
-            self._state = (state, message)
-            self.status(state, message)
+        self.line.set(state, message)
 
     # ---- inline completion -----------------------------------------------------------------
 
@@ -308,7 +232,7 @@ class Session:
     ) -> InlineAnswer | None:
         with stages.stage("settle (wait for edits)"):
             await self.settle()
-        stages.note("document apply (last edit)", getattr(self, "_applied_ms", 0.0))
+        stages.note("document apply (last edit)", self.events.applied_ms)
         document = self.documents.get(uri)
         if document is None:
             return None
@@ -317,7 +241,7 @@ class Session:
         if excluded is not None:
             self.set_status("inactive", f"{Path(uri_path(uri)).name}: {excluded}")
             return None
-        if self._state is not None and self._state[0] == "inactive":
+        if self.line.state == "inactive":
             # "inactive" was about another file; this one can be completed
             self.set_status("ready", self.models.completion.describe())
         try:
@@ -425,7 +349,7 @@ class Session:
             return None
         if result.cached:
             self.stats.cache_hits += 1
-        elif self._state is None or self._state[0] != "busy":  # busy: ready comes after
+        elif self.line.state != "busy":  # busy: ready comes after
             self.set_status("ready", client.describe())
         self.cache.set(position, result.text)
         self._flush_soon()
@@ -450,33 +374,10 @@ class Session:
 
     @asynccontextmanager
     async def _model_call(self) -> AsyncIterator[None]:
-        """One of at most ``max_concurrent`` model calls, shown as busy while it runs."""
-        client = self.models.completion
-        async with self._gate:
+        """One of at most ``max_concurrent`` model calls, shown as busy while it runs long."""
+        async with self.line.call(self.models.completion.describe()):
             self.stats.model_calls += 1
-            self._calls += 1
-            # "busy" only if the call is still running after BUSY_AFTER: the status
-            # message is written while the model works, if at all.
-            busy = asyncio.get_running_loop().call_later(
-                BUSY_AFTER, self._busy_while_calling, client
-            )
-            try:
-                yield
-            finally:
-                busy.cancel()
-                self._calls -= 1
-                # "ready" once the answer is on its way: two turns of the loop later, so
-                # its message is not written before the answer's (issue 12).
-                loop = asyncio.get_running_loop()
-                loop.call_soon(loop.call_soon, self._ready_after_call, client)
-
-    def _busy_while_calling(self, client: Any) -> None:
-        if self._calls > 0:
-            self.set_status("busy", f"asking {client.describe()}")
-
-    def _ready_after_call(self, client: Any) -> None:
-        if self._calls == 0 and self._state and self._state[0] == "busy":
-            self.set_status("ready", client.describe())
+            yield
 
     def _neighbours_timed(self, uri: str, cursor: Cursor) -> list[tuple[Path, str]]:
         with stages.stage("neighbours"):
@@ -523,20 +424,3 @@ def snapshot_cursor(snapshot: Snapshot, offset: int) -> Cursor:
 
 def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
-
-
-def _flatten(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Editor settings, either bare or under a "tandem" section."""
-    inner = options.get("tandem", options) if isinstance(options, Mapping) else {}
-    return dict(inner) if isinstance(inner, Mapping) else {}
-
-
-def load_session_settings(root: Path | None, options: Mapping[str, Any] | None) -> Settings:
-    """Settings for a new session; invalid editor options fall back to the files' settings."""
-    try:
-        return load_settings(
-            root, overrides=_flatten(options or {}), overrides_source="initializationOptions"
-        )
-    except ConfigError:
-        log.exception("invalid initializationOptions; using the configuration files only")
-        return load_settings(root)

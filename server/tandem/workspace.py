@@ -8,6 +8,9 @@ context engine is built on them, so no entry point can leave them out, with or w
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import logging
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,6 +25,10 @@ from tandem.context.prompt import PromptBudget
 from tandem.context.reasons import Reason
 from tandem.context.workspace import MAX_BYTES, Exclusions
 from tandem.models import Models, build_models
+from tandem.models.http import warm_up_transport
+from tandem.models.redact import warm_up as warm_up_redaction
+
+log = logging.getLogger(__name__)
 
 NEIGHBOURS = 8  # files whose snippets a completion prompt may quote
 
@@ -115,6 +122,32 @@ class Workspace:
         """An ignore file was saved: every file is judged again."""
         self.exclusions.forget()
 
+    async def warm_up(self) -> None:
+        """Load the tokenizer, the secret rules and the HTTP stack now, not on the first
+        keystroke; then calm the collector.
+
+        Loading a BPE took ~0.5 s of the first completion, the redactor's rules (which
+        import detect-secrets) ~0.1 s, anyio's backend 30-90 ms. Once the index is built,
+        ``gc.freeze()`` moves its ~100k long-lived objects out of the collector's
+        generations: full collections dropped from ~70 ms pauses to almost nothing.
+        """
+        redaction = asyncio.get_running_loop().run_in_executor(None, warm_up_redaction)
+        try:
+            await self.models.completion.tokenizer()
+        except Exception as exc:  # the first completion will report it properly
+            log.info("tokenizer warm-up failed: %s", exc)
+        try:
+            warm_up_transport()
+        except Exception as exc:  # the first request imports it then
+            log.info("HTTP transport warm-up failed: %s", exc)
+        try:
+            await redaction
+        except Exception as exc:  # the first prompt loads the rules then
+            log.info("secret rules warm-up failed: %s", exc)
+        if self.index is not None:
+            await asyncio.to_thread(self.index.wait)
+            gc.freeze()
+
     async def aclose(self) -> None:
         await self.models.aclose()
         if self.index is not None:
@@ -162,4 +195,3 @@ def open_workspace(
         index=workspace_index,
         cache=CompletionCache(settings.cache_dir / cache) if cache is not None else None,
     )
-

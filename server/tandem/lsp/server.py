@@ -20,6 +20,7 @@ from typing import Any
 from lsprotocol import types as t
 from pygls.protocol import LanguageServerProtocol
 
+from tandem.config import load_editor_settings
 from tandem.context.documents import uri_path
 from tandem.lsp import chat
 from tandem.lsp.accept import accepted_at, partially_accepted_at
@@ -30,7 +31,7 @@ from tandem.lsp.connection import (
     TandemServer,
 )
 from tandem.lsp.framing import CHUNK, body_handler, read_messages
-from tandem.session import Session, load_session_settings
+from tandem.session import Session
 from tandem.workspace import open_workspace
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def build_server(
     def initialize(ls: TandemServer, params: t.InitializeParams) -> None:
         root = root_of(params)
         options = params.initialization_options or {}
-        settings = load_session_settings(root, options if isinstance(options, dict) else {})
+        settings = load_editor_settings(root, options if isinstance(options, dict) else {})
         workspace = open_workspace(settings, root)
         ls.session = Session(workspace, status=ls.send_status, warn=ls.send_warning)
         encoding = ls.workspace.position_encoding or t.PositionEncodingKind.Utf16
