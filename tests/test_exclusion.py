@@ -223,8 +223,6 @@ def _lsp_range(a: int, b: int, c: int, d: int) -> t.Range:
     return t.Range(t.Position(a, b), t.Position(c, d))
 
 
-
-
 def test_review_skips_excluded_files_with_the_reason(tmp_path: Path, model_server: ModelServer):
     root = tmp_path / "repo"
     root.mkdir()

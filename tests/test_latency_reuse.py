@@ -147,9 +147,7 @@ def test_windows_of_a_big_file_are_unchanged():
         for order, (lo, hi) in ((-1, (len(prefix) - 32_000, len(prefix) - 8000)),
                                 (1, (8000, 32_000))):  # fmt: skip
             part = prefix if order < 0 else suffix
-            assert multiline._shallowest(part, lo, hi, order) == old_shallowest(
-                part, lo, hi, order
-            )
+            assert multiline._shallowest(part, lo, hi, order) == old_shallowest(part, lo, hi, order)
 
 
 # ---- top-level names reused node by node ---------------------------------------------------

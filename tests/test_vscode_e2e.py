@@ -294,7 +294,16 @@ def test_untrusted_workspace_runs_only_the_users_executable(vscode: Session):
 
 
 CHAT_ANSWER = [
-    "It ", "adds ", "up ", "the ", "values ", "and ", "divides ", "by ", "their ", "count."
+    "It ",
+    "adds ",
+    "up ",
+    "the ",
+    "values ",
+    "and ",
+    "divides ",
+    "by ",
+    "their ",
+    "count.",
 ]
 FIXED = [
     "```python\n",

@@ -61,9 +61,7 @@ def installed() -> Install | str:
     ready = CACHE / "ready"
     if not ready.is_file():
         return f"the e2e tools are not installed: run `bash {SETUP.relative_to(ROOT)}` ({ready})"
-    paths = dict(
-        line.split("=", 1) for line in ready.read_text().splitlines() if "=" in line
-    )
+    paths = dict(line.split("=", 1) for line in ready.read_text().splitlines() if "=" in line)
     for key in ("node", "code_server", "chromium", "chromedriver"):
         if not paths.get(key) or not Path(paths[key]).exists():
             return f"{key} is missing ({paths.get(key)!r}): run `bash {SETUP.relative_to(ROOT)}`"

@@ -374,9 +374,7 @@ class Workbench:
         """Inside the webview whose frame is titled ``title`` (outer frame, then the inner)."""
         self.driver.switch_to.default_content()
         frames = self.wait(
-            lambda: [
-                f for f in self.css("iframe.webview") if f.is_displayed()
-            ],
+            lambda: [f for f in self.css("iframe.webview") if f.is_displayed()],
             f"the {title} webview",
         )
         self.driver.switch_to.frame(frames[-1])

@@ -38,7 +38,6 @@ Range = tuple[Position, Position]
 Change = tuple[Range | None, str]  # a None range replaces the whole text
 
 
-
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 

@@ -154,9 +154,7 @@ class ContextEngine:
         self.index = index
         self.files = ParsedFiles()
         self.top_level_names = TopLevelNames()  # per file, reused node by node
-        self._imports: OrderedDict[tuple[str, str, str], tuple[float, list[Import]]] = (
-            OrderedDict()
-        )
+        self._imports: OrderedDict[tuple[str, str, str], tuple[float, list[Import]]] = OrderedDict()
         self._imports_lock = threading.Lock()
         # The workspace's rules; by default the index's exclude setting, so that both leave
         # out the same files.

@@ -180,9 +180,7 @@ def _defining_kinds(spec: LanguageSpec) -> tuple[frozenset[int], frozenset[int],
     language = spec.language
     kinds = [(i, language.node_kind_for_id(i) or "") for i in range(language.node_kind_count)]
     defining = frozenset(i for i, k in kinds if k in spec.scope_types or "declaration" in k)
-    wrappers = frozenset(
-        i for i, k in kinds if k in ("export_statement", "decorated_definition")
-    )
+    wrappers = frozenset(i for i, k in kinds if k in ("export_statement", "decorated_definition"))
     return defining, wrappers, language.field_id_for_name("name")
 
 

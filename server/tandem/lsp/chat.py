@@ -56,6 +56,7 @@ class ChatRequest:
 
 def register(server: TandemServer) -> None:
     """Add the chat command and the code-action handlers to ``server``."""
+
     @server.command(CHAT)
     async def chat(ls: TandemServer, *args: Any) -> dict[str, str]:
         follow_cancel(ls)
@@ -76,9 +77,7 @@ def register(server: TandemServer) -> None:
     options = t.CodeActionOptions(code_action_kinds=KINDS, resolve_provider=True)
 
     @server.feature(t.TEXT_DOCUMENT_CODE_ACTION, options)
-    async def code_actions(
-        ls: TandemServer, params: t.CodeActionParams
-    ) -> list[t.CodeAction]:
+    async def code_actions(ls: TandemServer, params: t.CodeActionParams) -> list[t.CodeAction]:
         """The four actions, without asking the model; none where there is no code."""
         session = ls.session
         if session is not None:
