@@ -159,7 +159,7 @@ def test_no_cache_dir_works(root):
 def test_cache_path_that_is_a_file_warns_once_and_works(root, tmp_path, caplog):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("in the way")
-    with caplog.at_level(logging.WARNING, logger="tandem.context.index"):
+    with caplog.at_level(logging.WARNING, logger="tandem.context.tag_cache"):
         index = WorkspaceIndex(root, blocker)
         stats = index.build()
         index.update(root / "a.py")
@@ -179,7 +179,7 @@ def test_garbage_in_the_cache_database_warns_once_and_works(root, cache, caplog)
     db.write_bytes(b"this is not sqlite" * 1000)
     for name in ("cache.db-wal", "cache.db-shm"):
         (cache / "tags" / name).unlink(missing_ok=True)
-    with caplog.at_level(logging.WARNING, logger="tandem.context.index"):
+    with caplog.at_level(logging.WARNING, logger="tandem.context.tag_cache"):
         index = WorkspaceIndex(root, cache)
         stats = index.build()
     assert (stats.files, stats.parsed) == (3, 3)
@@ -192,8 +192,8 @@ def test_a_cache_failing_mid_build_is_dropped(root, cache, caplog, monkeypatch):
     def broken(*args: object, **kwargs: object) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(index._cache, "get", broken)
-    with caplog.at_level(logging.WARNING, logger="tandem.context.index"):
+    monkeypatch.setattr(index.tag_cache.disk, "get", broken)
+    with caplog.at_level(logging.WARNING, logger="tandem.context.tag_cache"):
         stats = index.build()
         index.build()
     assert stats.parsed == 3

@@ -3,9 +3,8 @@
 Parsing a big workspace takes seconds, so a restart should not pay for it again:
 each file's tags are cached under a key of everything that could change them (its
 path, mtime and size, the grammar's version, the tags query's text and the format
-of the cached value). The disk cache is an optimisation only: if it cannot be
-opened or used, the index warns once and carries on without it. It stores JSON
-(``JSONOnlyDisk``), never pickle, and a cached value of the wrong shape is parsed again.
+of the cached value). The disk cache (``tag_cache``) is an optimisation only: if it
+cannot be opened or used, the index warns once and carries on without it.
 
 Memory and disk are kept small for big workspaces: each file keeps its definitions,
 imports and the set of names it references (ranking needs only how many files use a
@@ -15,11 +14,9 @@ name). Reference tags, by far the most numerous, are neither kept nor cached:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import heapq
 import logging
-import operator
 import os
 import re
 import sys
@@ -27,26 +24,27 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import diskcache
-
-from tandem.cache import UnsafeCacheRow, open_cache
 from tandem.context.languages import QUERIES, LanguageSpec, language_for_path
+from tandem.context.tag_cache import (
+    SCHEMA,
+    TAGS_VERSION,
+    Pending,
+    TagCache,
+    cached_value,
+    rows,
+    tags_of,
+)
 from tandem.context.tags import FileTags, Tag, extract_tags
 from tandem.context.workspace import MAX_BYTES, is_ignored, walk
 
 log = logging.getLogger(__name__)
 
 COMMON_NAME_FILES = 40  # names defined in more files than this are not looked up
-TAGS_VERSION = 2  # bump when the cached value's meaning changes
-CACHE_SIZE_LIMIT = 512 * 2**20
 FLUSH_EVERY = 256  # cache writes per transaction
-_FIELDS = [f.name for f in fields(Tag)]
-_SCHEMA = ",".join(_FIELDS)  # a changed Tag invalidates the cache
-_ROW = operator.attrgetter(*_FIELDS)
 _EMPTY = FileTags((), (), ())
 
 
@@ -65,46 +63,11 @@ class IndexStats:
     seconds: float = 0.0
 
 
-_Pending = list[tuple[tuple[Any, ...], Any]]  # cache writes waiting for a transaction
-
-
 class _Entry(NamedTuple):
     mtime_ns: int
     definitions: tuple[Tag, ...]
     imports: tuple[tuple[int, int], ...]
     referenced: frozenset[str]  # names this file references
-
-
-def _rows(tags: Iterable[Tag]) -> tuple[tuple[Any, ...], ...]:
-    """Tags as plain tuples: small JSON, and no class path in the cache."""
-    return tuple(map(_ROW, tags))
-
-
-def _tags(rows: Iterable[tuple[Any, ...]]) -> tuple[Tag, ...]:
-    return tuple(Tag(sys.intern(row[0]), *row[1:]) for row in rows)
-
-
-_ROW_TYPES = tuple(str if f.type in ("str", str) else int for f in fields(Tag))
-
-
-def _cached_value(value: Any) -> tuple[Any, Any, Any] | None:
-    """A cached (definitions, imports, names) as written by ``_index_file``, else None."""
-    if not (isinstance(value, list | tuple) and len(value) == 3):
-        return None
-    rows, imports, names = value
-    try:
-        ok = (
-            all(
-                len(row) == len(_ROW_TYPES)
-                and all(type(v) is t for v, t in zip(row, _ROW_TYPES, strict=True))
-                for row in rows
-            )
-            and all(len(pair) == 2 and all(type(n) is int for n in pair) for pair in imports)
-            and all(type(name) is str for name in names)
-        )
-    except TypeError:
-        return None
-    return (rows, [tuple(pair) for pair in imports], names) if ok else None
 
 
 def _dir_distance(a: tuple[str, ...], b: tuple[str, ...]) -> int:
@@ -138,60 +101,10 @@ class WorkspaceIndex:
         self._stats = IndexStats()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
-        self._warned = False
-        self._cache_path = cache_dir / "tags" if cache_dir is not None else None
-        self._cache: diskcache.Cache | None = self._open_cache()
-
-    # ---- the disk cache: any failure disables it, with one warning ------------------------
-
-    def _open_cache(self) -> diskcache.Cache | None:
-        if self._cache_path is None:
-            return None
-        try:
-            cache = open_cache(self._cache_path, size_limit=CACHE_SIZE_LIMIT)
-            cache.get(("probe",))
-            return cache
-        except Exception as exc:
-            self._cache_failed(exc)
-            return None
-
-    def _cache_failed(self, exc: BaseException) -> None:
-        cache, self._cache = getattr(self, "_cache", None), None
-        if not self._warned:
-            self._warned = True
-            log.warning(
-                "tags cache %s is unusable (%s: %s); indexing without it",
-                self._cache_path, type(exc).__name__, exc,
-            )  # fmt: skip
-        if cache is not None:
-            with contextlib.suppress(Exception):
-                cache.close()
-
-    def _cache_get(self, key: tuple[Any, ...]) -> Any:
-        cache = self._cache
-        try:
-            return cache.get(key) if cache is not None else None
-        except (UnsafeCacheRow, ValueError, UnicodeDecodeError):
-            return None  # a row this index did not write: parse the file again
-        except Exception as exc:
-            self._cache_failed(exc)
-            return None
-
-    def _flush(self, pending: _Pending) -> None:
-        cache = self._cache
-        if cache is not None and pending:
-            try:
-                with cache.transact():
-                    for key, value in pending:
-                        cache.set(key, value)
-            except Exception as exc:
-                self._cache_failed(exc)
-        pending.clear()
+        self.tag_cache = TagCache(cache_dir / "tags" if cache_dir is not None else None)
 
     def close(self) -> None:
-        cache, self._cache = self._cache, None
-        if cache is not None:
-            cache.close()
+        self.tag_cache.close()
 
     # ---- building ----------------------------------------------------------------------------
 
@@ -229,7 +142,7 @@ class WorkspaceIndex:
         with self._lock:
             before = set(self._entries)
         hashes: dict[str, str] = {}
-        pending: _Pending = []
+        pending: Pending = []
         seen: set[str] = set()
         parsed = reused = 0
         for path in walk(self.root, max_bytes=self.max_bytes, exclude=self.exclude):
@@ -244,8 +157,8 @@ class WorkspaceIndex:
             parsed += outcome
             reused += not outcome
             if len(pending) >= FLUSH_EVERY:
-                self._flush(pending)
-        self._flush(pending)
+                self.tag_cache.write(pending)
+        self.tag_cache.write(pending)
         with self._lock:
             for rel in before - seen:
                 self._drop(rel)
@@ -267,10 +180,10 @@ class WorkspaceIndex:
         if ignored or spec is None:
             self.remove(full)
             return
-        pending: _Pending = []
+        pending: Pending = []
         if self._index_file(full, rel, spec, {}, pending, newer_only=False) is None:
             self.remove(full)
-        self._flush(pending)
+        self.tag_cache.write(pending)
 
     def remove(self, path: Path | str) -> None:
         rel = self._rel(path)
@@ -284,7 +197,7 @@ class WorkspaceIndex:
         rel: str,
         spec: LanguageSpec,
         hashes: dict[str, str],
-        pending: _Pending,
+        pending: Pending,
         *,
         newer_only: bool,
     ) -> bool | None:
@@ -297,7 +210,7 @@ class WorkspaceIndex:
             return None
         key = (rel, st.st_mtime_ns, st.st_size, spec.name, spec.grammar_version, TAGS_VERSION)
         key += (hashes[spec.name],)
-        value = _cached_value(self._cache_get(key))
+        value = cached_value(self.tag_cache.get(key))
         parsed = value is None
         if value is None:
             try:
@@ -309,12 +222,12 @@ class WorkspaceIndex:
             # Which names a file uses only feeds popularity: words are enough, and a
             # hundred times cheaper than reference tags on a big file.
             names = tuple({w.decode("ascii") for w in WORDS.findall(source)})
-            value = (_rows(tags.definitions), tags.imports, names)
+            value = (rows(tags.definitions), tags.imports, names)
             if (again.st_mtime_ns, again.st_size) == (st.st_mtime_ns, st.st_size):
                 pending.append((key, value))
         definitions, imports, referenced = value
         names = frozenset(map(sys.intern, referenced))
-        entry = _Entry(st.st_mtime_ns, _tags(definitions), tuple(imports), names)
+        entry = _Entry(st.st_mtime_ns, tags_of(definitions), tuple(imports), names)
         with self._lock:
             old = self._entries.get(rel)
             if newer_only and old is not None and old.mtime_ns > entry.mtime_ns:
@@ -460,7 +373,7 @@ def _query_hash(spec: LanguageSpec) -> str:
         text = (QUERIES / f"{spec.name}-tags.scm").read_bytes()
     except OSError:
         text = b""
-    return hashlib.sha1(text + _SCHEMA.encode()).hexdigest()[:16]
+    return hashlib.sha1(text + SCHEMA.encode()).hexdigest()[:16]
 
 
 WORDS = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
