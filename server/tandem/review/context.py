@@ -7,6 +7,10 @@ then to the hunk alone, then is split at function boundaries (``split_rows``); n
 is dropped without a ``Skipped`` entry saying so. Each unit also carries the signatures
 of the definitions its changed lines use: from the same file (its tags) and from other
 files (the context engine: imports first, then the workspace index).
+
+With ``separate`` (``tandem review --per-hunk``), hunks are never merged: each hunk is a
+unit of its own, its view still grown to the enclosing scope but stopping short of the
+next and previous hunks, so no unit shows a row another unit reviews.
 """
 
 from __future__ import annotations
@@ -107,9 +111,10 @@ class UnitBuilder:
     counts and fits the units to the budget.
     """
 
-    def __init__(self, root: Path, engine: ContextEngine | None) -> None:
+    def __init__(self, root: Path, engine: ContextEngine | None, separate: bool = False) -> None:
         self.root = root
         self.engine = engine
+        self.separate = separate  # one hunk a unit (``--per-hunk``)
 
     def prepare(self, diff: FileDiff, text: str | None) -> PreparedFile:
         """Parse one file; ``prepare_definitions`` once every changed file is parsed."""
@@ -246,8 +251,13 @@ class PreparedFile:
         return units, self.skipped
 
     def _groups(self, hunks: list[DiffHunk], tier: Tier) -> list[tuple[int, int, list[DiffHunk]]]:
-        """Hunks whose views overlap or touch, merged: (first line, last line, hunks)."""
+        """Hunks whose views overlap or touch, merged: (first line, last line, hunks).
+
+        Separate (one hunk a unit), each view stops short of its neighbours' lines instead.
+        """
         ranges = sorted(((self.hunk_range(h, tier), h) for h in hunks), key=lambda r: r[0])
+        if self.owner.separate:
+            return [(*self._clipped(first, last, hunk), [hunk]) for (first, last), hunk in ranges]
         groups: list[tuple[int, int, list[DiffHunk]]] = []
         for (first, last), hunk in ranges:
             if groups and first <= groups[-1][1] + 1:
@@ -256,6 +266,20 @@ class PreparedFile:
             else:
                 groups.append((first, last, [hunk]))
         return groups
+
+    def _clipped(self, first: int, last: int, hunk: DiffHunk) -> tuple[int, int]:
+        """``first``-``last`` without the lines of the hunks before and after ``hunk``
+        (their context included: git's hunks never share a line)."""
+        low, high = hunk.span
+        for other in self.diff.hunks:
+            start, end = other.span
+            if other is hunk:
+                continue
+            if end < low:
+                first = max(first, end + 1)
+            elif start > high:
+                last = min(last, start - 1)
+        return first, last
 
     def _fit(self, hunks: list[DiffHunk], tier: Tier) -> list[ReviewUnit]:
         budget = self.budget
