@@ -372,3 +372,31 @@ def test_quotes_of_code_that_is_not_there_stay_unsupported(
     assert out.code == 0, out.stderr
     assert out.report["findings"] == []
     assert out.report["summary"]["unsupported_findings"] == 1
+
+
+def test_a_quote_of_a_changed_row_with_unchanged_rows_around_it_is_about_the_changed_row():
+    """A model quoting a condition with the unchanged line under it is quoting the change;
+    a quote of unchanged rows alone is still about a line the change did not touch."""
+    from tandem.review.evidence import UNTOUCHED, supporting_row
+    from tandem.review.findings import Finding
+    from tandem.review.units import HunkLines, ReviewUnit, Row
+
+    rows = (
+        Row(" ", 1, "def check(value):"),
+        Row("-", None, "    if value > 0:"),
+        Row("+", 2, "    if value >= 0:"),
+        Row(" ", 3, "        return value"),
+        Row(" ", 4, "    return -value"),
+    )
+    unit = ReviewUnit("a.py", "python", rows, (HunkLines(1, 4, (2,)),))
+
+    def fate(quote: str, line: int = 2) -> tuple[int | None, str]:
+        finding = Finding("a.py", line, line, "error", "r", "m", quote=quote)
+        row, reason = supporting_row(finding, unit)
+        return (None if row is None else row.new), reason
+
+    assert fate("if value >= 0:\n    return value") == (2, "")
+    assert fate("def check(value):\n    if value >= 0:", 1) == (2, "")
+    assert fate("return value\nreturn -value", 3) == (None, UNTOUCHED)
+    assert fate("return value", 3) == (None, UNTOUCHED)
+    assert fate("if value >= 0:\n    return 0") == (None, "")  # a line that is not there

@@ -4,7 +4,8 @@ A finding must quote the changed code it is about. The quote is compared with th
 changed at the finding's line (one line either side, as models miscount by one), all
 whitespace ignored: a quote found there moves the finding onto the row it quotes; a
 quote of an unchanged row is a finding about a line the change did not touch; no quote,
-or one found nowhere near, is "unsupported". Rules then drop findings on files that are
+or one found nowhere near, is "unsupported"; a quote of several rows, changed and
+unchanged, is about its changed row. Rules then drop findings on files that are
 not code (changelogs, version files, manifests, docs) or on a version line, and messages
 that only restate what the code does (no word in them says anything is wrong).
 Prompt-injection and secret findings are exempt from those two rules: they matter in
@@ -206,11 +207,16 @@ def supporting_row(finding: Finding, unit: ReviewUnit) -> tuple[Row | None, str]
     if not lines:
         return None, ""
     near = _window(unit, finding.line - SLACK, finding.end_line + SLACK)
-    changed = _found(lines, [r for r in near if r.kind != " "], finding.line)
+    touched = [r for r in near if r.kind != " "]
+    changed = _found(lines, touched, finding.line)
     if changed is not None:
         return changed, ""
     if _found(lines, near, finding.line) is not None:
-        return None, UNTOUCHED
+        # A quote of several rows, one of them changed (a condition and the unchanged
+        # line under it): about the changed one. Only unchanged rows: an untouched line.
+        part = (_found([v], touched, finding.line) for v in lines) if len(lines) > 1 else ()
+        changed = next((row for row in part if row is not None), None)
+        return (changed, "") if changed is not None else (None, UNTOUCHED)
     elsewhere = _found(lines, [r for r in unit.rows if r.kind != " "], finding.line)
     if elsewhere is not None:
         return elsewhere, ""
