@@ -400,3 +400,48 @@ def test_a_quote_of_a_changed_row_with_unchanged_rows_around_it_is_about_the_cha
     assert fate("return value\nreturn -value", 3) == (None, UNTOUCHED)
     assert fate("return value", 3) == (None, UNTOUCHED)
     assert fate("if value >= 0:\n    return 0") == (None, "")  # a line that is not there
+
+
+WARN_OLD = '''\
+def warn(msg, old):
+    echo(
+        _("not supported"
+          " at all"),
+        err=True,
+    )
+    if old and \\
+            msg:
+        return 1
+    return 0
+'''
+WARN_NEW = WARN_OLD.replace("err=True", "err=False").replace("            msg:", "            not msg:")
+
+
+def test_a_quote_of_an_unchanged_row_of_a_changed_statement_is_about_its_changed_row(
+    tmp_path: Path, review
+):
+    """A call of several lines whose argument changed: a model quoting its first line
+    quotes the change. A body row under a changed header is still an untouched line."""
+    repo = Repo(tmp_path / "repo")
+    repo.path.mkdir()
+    repo.git("init", "-q", "-b", "main")
+    repo.write("warn.py", WARN_OLD)
+    repo.commit("base")
+    repo.git("checkout", "-q", "-b", "feature")
+    repo.write("warn.py", WARN_NEW)
+    repo.commit("change")
+    line = functools.partial(repo.line_of, "warn.py")
+    entries = [
+        finding("warn.py", line('_("not supported"'), "warning", rule="call",
+                quote='_("not supported"', message="the warning goes to stdout, not stderr"),
+        finding("warn.py", line("if old and"), "warning", rule="header", quote="if old and",
+                message="the condition is inverted"),
+        finding("warn.py", line("return 1"), "warning", rule="body", quote="return 1",
+                message="the result may be wrong"),
+    ]  # fmt: skip
+    with ReviewModel(by_file(entries)) as server:
+        out = review(repo, server, "--base", "main", "--format", "json")
+    assert out.code == 0, out.stderr
+    lines = {f["rule"]: f["line"] for f in out.report["findings"]}
+    assert lines == {"call": line("err=False"), "header": line("not msg:")}
+    assert out.report["summary"]["ruled_out"] == {"untouched line": 1}  # the body row

@@ -35,6 +35,12 @@ from tandem.review.findings import Skipped
 from tandem.review.units import HunkLines, ReviewUnit, Row, split_rows
 
 AROUND = 2  # lines shown beyond the enclosing scope
+# Nodes whose children are statements: a statement is a node whose parent is one of these.
+_BLOCKS = frozenset(
+    ("block", "module", "program", "statement_block", "compound_statement", "source_file",
+     "translation_unit", "declaration_list", "class_body", "body_statement", "statement_list",
+     "field_declaration_list", "enum_body", "interface_body")
+)  # fmt: skip
 DEFINITION_SHARE = 0.3  # of a unit's budget, at most
 SCOPE_HEADER_CHARS = 160
 # Scope node types that hold other definitions rather than statements.
@@ -218,6 +224,28 @@ class PreparedFile:
                     first, last = min(first, start - AROUND), max(last, end + AROUND)
         return max(1, first), min(max(1, self.source.count), last)
 
+    def statement(self, line: int) -> tuple[int, int] | None:
+        """The lines of the statement holding ``line``, when it spans several: for a
+        compound statement (``if``, ``def``, ...), its header only, never its body."""
+        if self.tree is None or line not in self.source.lines:
+            return None
+        text = self.source.lines[line].encode("utf-8", "surrogatepass")
+        indent = len(text) - len(text.lstrip())
+        node: ts.Node | None = self.tree.root_node.descendant_for_point_range(
+            (line - 1, indent), (line - 1, max(indent, len(text)))
+        )
+        while node is not None and node.parent is not None and node.parent.type not in _BLOCKS:
+            node = node.parent
+        if node is None or node.parent is None:
+            return None
+        first, last = node.start_point[0] + 1, node.end_point[0] + 1
+        body = next((c for c in node.named_children if c.type in _BLOCKS), None)
+        if body is not None:  # the header: up to the body's first line, or the line before
+            row, column = body.start_point
+            lead = self.source.lines.get(row + 1, "").encode("utf-8", "surrogatepass")[:column]
+            last = row if not lead.strip() else row + 1
+        return (first, last) if first <= line <= last and last > first else None
+
     def scope_headers(self, unit_first: int, line: int) -> tuple[str, ...]:
         """Headers of the scopes around ``line`` that start above the unit."""
         headers = []
@@ -311,6 +339,7 @@ class PreparedFile:
         elif self.diff.status == "added":
             notes.append("new file")
         anchor = min((n for p in parts for n in p.changed), default=first)
+        spans = (self.statement(n) for p in parts for n in p.changed)
         unit = ReviewUnit(
             path=self.diff.path,
             language=self.spec.name if self.spec else None,
@@ -318,6 +347,7 @@ class PreparedFile:
             hunks=tuple(parts),
             scopes=self.scope_headers(first, anchor),
             note=", ".join(notes),
+            statements=tuple(sorted({s for s in spans if s is not None})),
         )
         return replace(unit, header_tokens=self.count(unit.header()) + 1)
 

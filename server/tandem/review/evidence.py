@@ -4,8 +4,10 @@ A finding must quote the changed code it is about. The quote is compared with th
 changed at the finding's line (one line either side, as models miscount by one), all
 whitespace ignored: a quote found there moves the finding onto the row it quotes; a
 quote of an unchanged row is a finding about a line the change did not touch; no quote,
-or one found nowhere near, is "unsupported"; a quote of several rows, changed and
-unchanged, is about its changed row. Rules then drop findings on files that are
+or one found nowhere near, is "unsupported". A quote of several rows, changed and
+unchanged, is about its changed row, and a quote of an unchanged row of a statement the
+change touched (a call of several lines, one argument changed) is about that statement's
+changed row. Rules then drop findings on files that are
 not code (changelogs, version files, manifests, docs) or on a version line, and messages
 that only restate what the code does (no word in them says anything is wrong).
 Prompt-injection and secret findings are exempt from those two rules: they matter in
@@ -211,15 +213,27 @@ def supporting_row(finding: Finding, unit: ReviewUnit) -> tuple[Row | None, str]
     changed = _found(lines, touched, finding.line)
     if changed is not None:
         return changed, ""
-    if _found(lines, near, finding.line) is not None:
+    unchanged = _found(lines, near, finding.line)
+    if unchanged is not None:
         # A quote of several rows, one of them changed (a condition and the unchanged
-        # line under it): about the changed one. Only unchanged rows: an untouched line.
+        # line under it): about the changed one.
         part = (_found([v], touched, finding.line) for v in lines) if len(lines) > 1 else ()
         changed = next((row for row in part if row is not None), None)
-        return (changed, "") if changed is not None else (None, UNTOUCHED)
+        if changed is not None:
+            return changed, ""
+        # An unchanged row of a statement the change touched (the first line of a call
+        # whose argument changed): about that statement's changed row.
+        row = unit.statement_change(unchanged.new) if unchanged.new is not None else None
+        return (row, "") if row is not None else (None, UNTOUCHED)
     elsewhere = _found(lines, [r for r in unit.rows if r.kind != " "], finding.line)
     if elsewhere is not None:
         return elsewhere, ""
+    # Elsewhere in the unit, an unchanged row of a changed statement (the checks moved a
+    # finding off that row onto the nearest changed one).
+    rows = [r for r in unit.rows if r.new is not None and unit.statement_change(r.new)]
+    row = _found(lines, rows, finding.line)
+    if row is not None and row.new is not None:
+        return unit.statement_change(row.new), ""
     return None, ""
 
 
