@@ -414,7 +414,7 @@ def warn(msg, old):
         return 1
     return 0
 '''
-WARN_NEW = WARN_OLD.replace("err=True", "err=False").replace("            msg:", "            not msg:")
+WARN_NEW = WARN_OLD.replace("err=True", "err=False").replace(" msg:", " not msg:")
 
 
 def test_a_quote_of_an_unchanged_row_of_a_changed_statement_is_about_its_changed_row(
