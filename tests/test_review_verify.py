@@ -342,6 +342,7 @@ def test_a_miscounted_line_moves_onto_the_row_its_quote_copies(
         "return result ... limit",  # shortened
         "return result + limit  # adds the cap",  # a comment the model added
         f'"{REAL}"',  # in quotation marks
+        "Return result + limit",  # a sentence's capital letter
     ],
 )
 def test_quotes_in_the_forms_models_copy_them_are_found(

@@ -77,9 +77,10 @@ _LOOSE = str.maketrans({"'": '"', "{": None, "}": None})
 
 
 def loose(text: str) -> str:
-    """Squeezed text as quotes and rows are matched: one kind of quotation mark, and no
-    braces (a model copies ``f"x: {key}"`` as ``"x: key"`` and swaps ``'`` for ``"``)."""
-    return squeeze(text).translate(_LOOSE)
+    """Squeezed text as quotes and rows are matched: one kind of quotation mark, no
+    braces, one case (a model copies ``f"x: {key}"`` as ``"x: key"``, swaps ``'`` for
+    ``"``, and starts a quoted sentence with a small letter)."""
+    return squeeze(text).translate(_LOOSE).casefold()
 
 
 def _raw_lines(quote: str) -> list[str]:
