@@ -363,6 +363,7 @@ def test_quotes_in_the_forms_models_copy_them_are_found(
         "return ... 0.5",  # pieces that are not there in order
         "7 + ",  # nothing left but the wrapping
         "... + ...",  # too short once cut
+        "it should not return 0.0 here",  # prose around a short changed row
     ],
 )
 def test_quotes_of_code_that_is_not_there_stay_unsupported(

@@ -164,11 +164,14 @@ def _in_order(pieces: tuple[str, ...], row: str) -> bool:
 
 
 def _matches(variants: list[tuple[str, ...]], row: str) -> int:
-    """2: a quote line is part of the row (in one of its forms); 1: it holds the whole
-    row (a quote running on); 0: neither."""
+    """2: a quote line is part of the row (in one of its forms); 1: it starts or ends
+    with the whole row (a quote running on into the next row or from the one before);
+    0: neither. A row somewhere inside a quote line is no match: a sentence ("should
+    not return 0.0 here") holds a short row ("return 0.0") without quoting it."""
     if any(_in_order(v, row) for v in variants):
         return 2
-    return int(len(row) >= MIN_QUOTE and any(row in v[0] for v in variants if len(v) == 1))
+    ends = (v[0] for v in variants if len(v) == 1)
+    return int(len(row) >= MIN_QUOTE and any(q.startswith(row) or q.endswith(row) for q in ends))
 
 
 def _found(lines: list[list[tuple[str, ...]]], rows: list[Row], line: int) -> Row | None:
