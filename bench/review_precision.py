@@ -116,6 +116,7 @@ def review(
     before: Path | None = None,
     trace: Path | None = None,
     after: Path | None = None,
+    extra: tuple[str, ...] = (),
 ) -> Outcome:
     env = {
         **os.environ, **GIT_ENV,
@@ -130,6 +131,8 @@ def review(
         args = [sys.executable, "-c", run, *args[1:]]
     if old and before is None:
         args += ["--no-verify", "--no-evidence"]
+    if not old:
+        args += extra
     if trace is not None and not (old and before is not None):  # the old code has no --trace
         args += ["--trace", str(trace)]
     start = time.monotonic()
@@ -220,6 +223,9 @@ def main() -> None:
         help="run 'after' as tandem is at this git revision (a committed state, so the "
         "working tree can change while the bench runs), not as the working tree",
     )
+    parser.add_argument("--after-arg", action="append", default=[], metavar="ARG",
+                        help="one more argument of the 'after' run's tandem review, e.g. "
+                        "--after-arg=--per-hunk (repeatable)")  # fmt: skip
     parser.add_argument("--messages", type=Path, default=Path("/tmp/review_precision.txt"))
     parser.add_argument("--only", choices=("benign", "seeded"), help="run one kind of case")
     parser.add_argument("--cases", action="append", metavar="TEXT",
@@ -266,7 +272,8 @@ def main() -> None:
                 repo = make_repo(Path(tmp) / f"case{i}", case)
                 for label, old in labels:
                     trace = args.dump / f"case{i}-{label}.trace.jsonl" if args.dump else None
-                    out = review(repo, url, cache, old, args.timeout, before, trace, after)
+                    out = review(repo, url, cache, old, args.timeout, before, trace, after,
+                                 tuple(args.after_arg))  # fmt: skip
                     tallies[label].rows.append((case, out))
                     if args.dump is not None:
                         dump(args.dump / f"case{i}-{label}", repo, case, out)

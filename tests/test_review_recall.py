@@ -24,6 +24,8 @@ from tandem.review.units import HunkLines, ReviewUnit, Row
 from review_support import (
     Repo,
     ReviewModel,
+    answer,
+    finding,
     git_env,  # noqa: F401 - autouse here
     run_review,
     user_message,
@@ -130,3 +132,66 @@ def test_a_grammar_caps_the_findings_at_one_per_changed_row_and_two_more(repo: R
         for r in server.review_requests():
             schema = r.body["response_format"]["json_schema"]["schema"]
             assert "maxItems" not in schema["properties"]["findings"]
+
+
+# A function with two hunks far enough apart to stay two hunks, and another function.
+LONG_OLD = "".join(
+    [
+        "def run(jobs):\n",
+        "    done = 0\n",
+        *(f"    step{i} = jobs.get({i})\n" for i in range(12)),
+        "    return done\n",
+        "\n\n",
+        "def stop(jobs):\n",
+        *(f"    jobs.cancel({i})\n" for i in range(6)),
+        "    return None\n",
+    ]
+)
+LONG_NEW = (
+    LONG_OLD.replace("done = 0", "done = 1")
+    .replace("return done", "return done + 1")
+    .replace("    return None\n", "    return jobs.pop()\n")
+)
+
+
+def test_per_hunk_asks_one_request_per_hunk_showing_only_its_own_changed_rows(
+    tmp_path: Path, review
+):
+    repo = Repo(tmp_path / "repo")
+    repo.path.mkdir()
+    repo.git("init", "-q", "-b", "main")
+    repo.write("jobs.py", LONG_OLD)
+    repo.commit("base")
+    repo.git("checkout", "-q", "-b", "feature")
+    repo.write("jobs.py", LONG_NEW)
+    repo.commit("change")
+    changed = [repo.line_of("jobs.py", t) for t in ("done = 1", "done + 1", "jobs.pop()")]
+
+    def on_every_changed_row(files: list[str], body) -> str:
+        """A finding on each "+" row the request shows (quoted by ``with_quotes``)."""
+        shown = re.findall(r"^\s*(\d+) \+ ", user_message(body), re.M)
+        return answer(*(finding("jobs.py", int(n), "info") for n in shown))
+
+    with ReviewModel(on_every_changed_row) as server:
+        whole = review(repo, server, "--base", "main", "--format", "json")
+        assert whole.code == 0, whole.stderr
+        assert len(server.review_requests()) == 1  # one small file: one request
+    with ReviewModel(on_every_changed_row) as server:
+        out = review(repo, server, "--base", "main", "--format", "json", "--per-hunk")
+        assert out.code == 0, out.stderr
+        bodies = [r.body for r in server.review_requests()]
+    assert len(bodies) == 3 and out.report["summary"]["model_requests"] == 3
+    shown = []
+    for body in bodies:
+        prompt = user_message(body)
+        rows = [int(n) for n in re.findall(r"^\s*(\d+) \+ ", prompt, re.M)]
+        assert len(rows) == 1  # its own hunk's row; no other hunk's "+" row
+        assert f"(line {rows[0]})" in prompt[prompt.index("-----END UNTRUSTED DATA") :]
+        shown += rows
+    assert sorted(shown) == changed
+    # The first hunk's view is its function, cut short of the second hunk's lines.
+    first = next(user_message(b) for b in bodies if "done = 1" in user_message(b))
+    assert "def run(jobs):" in first and "return done + 1" not in first
+    # Every finding is kept, each on its own row, as in the review of the whole file.
+    assert sorted(f["line"] for f in out.report["findings"]) == changed
+    assert sorted(f["line"] for f in whole.report["findings"]) == changed

@@ -342,6 +342,7 @@ def test_a_miscounted_line_moves_onto_the_row_its_quote_copies(
         "return result ... limit",  # shortened
         "return result + limit  # adds the cap",  # a comment the model added
         f'"{REAL}"',  # in quotation marks
+        "Return result + limit",  # a sentence's capital letter
     ],
 )
 def test_quotes_in_the_forms_models_copy_them_are_found(
@@ -362,6 +363,7 @@ def test_quotes_in_the_forms_models_copy_them_are_found(
         "return ... 0.5",  # pieces that are not there in order
         "7 + ",  # nothing left but the wrapping
         "... + ...",  # too short once cut
+        "it should not return 0.0 here",  # prose around a short changed row
     ],
 )
 def test_quotes_of_code_that_is_not_there_stay_unsupported(
@@ -372,3 +374,76 @@ def test_quotes_of_code_that_is_not_there_stay_unsupported(
     assert out.code == 0, out.stderr
     assert out.report["findings"] == []
     assert out.report["summary"]["unsupported_findings"] == 1
+
+
+def test_a_quote_of_a_changed_row_with_unchanged_rows_around_it_is_about_the_changed_row():
+    """A model quoting a condition with the unchanged line under it is quoting the change;
+    a quote of unchanged rows alone is still about a line the change did not touch."""
+    from tandem.review.evidence import UNTOUCHED, supporting_row
+    from tandem.review.findings import Finding
+    from tandem.review.units import HunkLines, ReviewUnit, Row
+
+    rows = (
+        Row(" ", 1, "def check(value):"),
+        Row("-", None, "    if value > 0:"),
+        Row("+", 2, "    if value >= 0:"),
+        Row(" ", 3, "        return value"),
+        Row(" ", 4, "    return -value"),
+    )
+    unit = ReviewUnit("a.py", "python", rows, (HunkLines(1, 4, (2,)),))
+
+    def fate(quote: str, line: int = 2) -> tuple[int | None, str]:
+        finding = Finding("a.py", line, line, "error", "r", "m", quote=quote)
+        row, reason = supporting_row(finding, unit)
+        return (None if row is None else row.new), reason
+
+    assert fate("if value >= 0:\n    return value") == (2, "")
+    assert fate("def check(value):\n    if value >= 0:", 1) == (2, "")
+    assert fate("return value\nreturn -value", 3) == (None, UNTOUCHED)
+    assert fate("return value", 3) == (None, UNTOUCHED)
+    assert fate("if value >= 0:\n    return 0") == (None, "")  # a line that is not there
+
+
+WARN_OLD = '''\
+def warn(msg, old):
+    echo(
+        _("not supported"
+          " at all"),
+        err=True,
+    )
+    if old and \\
+            msg:
+        return 1
+    return 0
+'''
+WARN_NEW = WARN_OLD.replace("err=True", "err=False").replace(" msg:", " not msg:")
+
+
+def test_a_quote_of_an_unchanged_row_of_a_changed_statement_is_about_its_changed_row(
+    tmp_path: Path, review
+):
+    """A call of several lines whose argument changed: a model quoting its first line
+    quotes the change. A body row under a changed header is still an untouched line."""
+    repo = Repo(tmp_path / "repo")
+    repo.path.mkdir()
+    repo.git("init", "-q", "-b", "main")
+    repo.write("warn.py", WARN_OLD)
+    repo.commit("base")
+    repo.git("checkout", "-q", "-b", "feature")
+    repo.write("warn.py", WARN_NEW)
+    repo.commit("change")
+    line = functools.partial(repo.line_of, "warn.py")
+    entries = [
+        finding("warn.py", line('_("not supported"'), "warning", rule="call",
+                quote='_("not supported"', message="the warning goes to stdout, not stderr"),
+        finding("warn.py", line("if old and"), "warning", rule="header", quote="if old and",
+                message="the condition is inverted"),
+        finding("warn.py", line("return 1"), "warning", rule="body", quote="return 1",
+                message="the result may be wrong"),
+    ]  # fmt: skip
+    with ReviewModel(by_file(entries)) as server:
+        out = review(repo, server, "--base", "main", "--format", "json")
+    assert out.code == 0, out.stderr
+    lines = {f["rule"]: f["line"] for f in out.report["findings"]}
+    assert lines == {"call": line("err=False"), "header": line("not msg:")}
+    assert out.report["summary"]["ruled_out"] == {"untouched line": 1}  # the body row

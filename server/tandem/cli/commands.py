@@ -336,7 +336,8 @@ async def run_review(args: argparse.Namespace) -> int:
         with open_trace(args.trace) as trace:
             run = await review(inputs, concurrency=args.concurrency,
                                max_findings=args.max_findings, limits=limits, quiet=args.quiet,
-                               checks=checks, trace=trace)  # fmt: skip
+                               checks=checks, trace=trace,
+                               per_hunk=args.per_hunk)  # fmt: skip
     except (GitError, DiffError, UnsafeCacheDir, ReviewConfigError, CapReached) as exc:
         error = UsageError(str(exc))
         error.exit_code = getattr(exc, "exit_code", UsageError.exit_code)

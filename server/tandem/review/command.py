@@ -37,6 +37,7 @@ async def review(
     quiet: bool = False,
     checks: Checks | None = None,
     trace: Trace = NO_TRACE,
+    per_hunk: bool = False,
 ) -> ReviewRun:
     """Review ``inputs``: ``ReviewerFailed`` or ``ReviewConfigError`` when it cannot."""
     settings = inputs.settings
@@ -47,6 +48,7 @@ async def review(
         max_findings=max_findings,
         filters=inputs.filters,
         limits=limits or Limits(),
+        per_hunk=per_hunk,
         **vars(checks or Checks()),
     )
     progress = Progress(quiet=quiet)

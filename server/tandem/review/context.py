@@ -7,6 +7,10 @@ then to the hunk alone, then is split at function boundaries (``split_rows``); n
 is dropped without a ``Skipped`` entry saying so. Each unit also carries the signatures
 of the definitions its changed lines use: from the same file (its tags) and from other
 files (the context engine: imports first, then the workspace index).
+
+With ``separate`` (``tandem review --per-hunk``), hunks are never merged: each hunk is a
+unit of its own, its view still grown to the enclosing scope but stopping short of the
+next and previous hunks, so no unit shows a row another unit reviews.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ from tandem.review.findings import Skipped
 from tandem.review.units import HunkLines, ReviewUnit, Row, split_rows
 
 AROUND = 2  # lines shown beyond the enclosing scope
+# Nodes whose children are statements: a statement is a node whose parent is one of these.
+_BLOCKS = frozenset(
+    ("block", "module", "program", "statement_block", "compound_statement", "source_file",
+     "translation_unit", "declaration_list", "class_body", "body_statement", "statement_list",
+     "field_declaration_list", "enum_body", "interface_body")
+)  # fmt: skip
 DEFINITION_SHARE = 0.3  # of a unit's budget, at most
 SCOPE_HEADER_CHARS = 160
 # Scope node types that hold other definitions rather than statements.
@@ -107,9 +117,10 @@ class UnitBuilder:
     counts and fits the units to the budget.
     """
 
-    def __init__(self, root: Path, engine: ContextEngine | None) -> None:
+    def __init__(self, root: Path, engine: ContextEngine | None, separate: bool = False) -> None:
         self.root = root
         self.engine = engine
+        self.separate = separate  # one hunk a unit (``--per-hunk``)
 
     def prepare(self, diff: FileDiff, text: str | None) -> PreparedFile:
         """Parse one file; ``prepare_definitions`` once every changed file is parsed."""
@@ -213,6 +224,28 @@ class PreparedFile:
                     first, last = min(first, start - AROUND), max(last, end + AROUND)
         return max(1, first), min(max(1, self.source.count), last)
 
+    def statement(self, line: int) -> tuple[int, int] | None:
+        """The lines of the statement holding ``line``, when it spans several: for a
+        compound statement (``if``, ``def``, ...), its header only, never its body."""
+        if self.tree is None or line not in self.source.lines:
+            return None
+        text = self.source.lines[line].encode("utf-8", "surrogatepass")
+        indent = len(text) - len(text.lstrip())
+        node: ts.Node | None = self.tree.root_node.descendant_for_point_range(
+            (line - 1, indent), (line - 1, max(indent, len(text)))
+        )
+        while node is not None and node.parent is not None and node.parent.type not in _BLOCKS:
+            node = node.parent
+        if node is None or node.parent is None:
+            return None
+        first, last = node.start_point[0] + 1, node.end_point[0] + 1
+        body = next((c for c in node.named_children if c.type in _BLOCKS), None)
+        if body is not None:  # the header: up to the body's first line, or the line before
+            row, column = body.start_point
+            lead = self.source.lines.get(row + 1, "").encode("utf-8", "surrogatepass")[:column]
+            last = row if not lead.strip() else row + 1
+        return (first, last) if first <= line <= last and last > first else None
+
     def scope_headers(self, unit_first: int, line: int) -> tuple[str, ...]:
         """Headers of the scopes around ``line`` that start above the unit."""
         headers = []
@@ -246,8 +279,13 @@ class PreparedFile:
         return units, self.skipped
 
     def _groups(self, hunks: list[DiffHunk], tier: Tier) -> list[tuple[int, int, list[DiffHunk]]]:
-        """Hunks whose views overlap or touch, merged: (first line, last line, hunks)."""
+        """Hunks whose views overlap or touch, merged: (first line, last line, hunks).
+
+        Separate (one hunk a unit), each view stops short of its neighbours' lines instead.
+        """
         ranges = sorted(((self.hunk_range(h, tier), h) for h in hunks), key=lambda r: r[0])
+        if self.owner.separate:
+            return [(*self._clipped(first, last, hunk), [hunk]) for (first, last), hunk in ranges]
         groups: list[tuple[int, int, list[DiffHunk]]] = []
         for (first, last), hunk in ranges:
             if groups and first <= groups[-1][1] + 1:
@@ -256,6 +294,20 @@ class PreparedFile:
             else:
                 groups.append((first, last, [hunk]))
         return groups
+
+    def _clipped(self, first: int, last: int, hunk: DiffHunk) -> tuple[int, int]:
+        """``first``-``last`` without the lines of the hunks before and after ``hunk``
+        (their context included: git's hunks never share a line)."""
+        low, high = hunk.span
+        for other in self.diff.hunks:
+            start, end = other.span
+            if other is hunk:
+                continue
+            if end < low:
+                first = max(first, end + 1)
+            elif start > high:
+                last = min(last, start - 1)
+        return first, last
 
     def _fit(self, hunks: list[DiffHunk], tier: Tier) -> list[ReviewUnit]:
         budget = self.budget
@@ -287,6 +339,7 @@ class PreparedFile:
         elif self.diff.status == "added":
             notes.append("new file")
         anchor = min((n for p in parts for n in p.changed), default=first)
+        spans = (self.statement(n) for p in parts for n in p.changed)
         unit = ReviewUnit(
             path=self.diff.path,
             language=self.spec.name if self.spec else None,
@@ -294,6 +347,7 @@ class PreparedFile:
             hunks=tuple(parts),
             scopes=self.scope_headers(first, anchor),
             note=", ".join(notes),
+            statements=tuple(sorted({s for s in spans if s is not None})),
         )
         return replace(unit, header_tokens=self.count(unit.header()) + 1)
 

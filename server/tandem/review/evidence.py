@@ -4,7 +4,10 @@ A finding must quote the changed code it is about. The quote is compared with th
 changed at the finding's line (one line either side, as models miscount by one), all
 whitespace ignored: a quote found there moves the finding onto the row it quotes; a
 quote of an unchanged row is a finding about a line the change did not touch; no quote,
-or one found nowhere near, is "unsupported". Rules then drop findings on files that are
+or one found nowhere near, is "unsupported". A quote of several rows, changed and
+unchanged, is about its changed row, and a quote of an unchanged row of a statement the
+change touched (a call of several lines, one argument changed) is about that statement's
+changed row. Rules then drop findings on files that are
 not code (changelogs, version files, manifests, docs) or on a version line, and messages
 that only restate what the code does (no word in them says anything is wrong).
 Prompt-injection and secret findings are exempt from those two rules: they matter in
@@ -74,9 +77,10 @@ _LOOSE = str.maketrans({"'": '"', "{": None, "}": None})
 
 
 def loose(text: str) -> str:
-    """Squeezed text as quotes and rows are matched: one kind of quotation mark, and no
-    braces (a model copies ``f"x: {key}"`` as ``"x: key"`` and swaps ``'`` for ``"``)."""
-    return squeeze(text).translate(_LOOSE)
+    """Squeezed text as quotes and rows are matched: one kind of quotation mark, no
+    braces, one case (a model copies ``f"x: {key}"`` as ``"x: key"``, swaps ``'`` for
+    ``"``, and starts a quoted sentence with a small letter)."""
+    return squeeze(text).translate(_LOOSE).casefold()
 
 
 def _raw_lines(quote: str) -> list[str]:
@@ -160,11 +164,14 @@ def _in_order(pieces: tuple[str, ...], row: str) -> bool:
 
 
 def _matches(variants: list[tuple[str, ...]], row: str) -> int:
-    """2: a quote line is part of the row (in one of its forms); 1: it holds the whole
-    row (a quote running on); 0: neither."""
+    """2: a quote line is part of the row (in one of its forms); 1: it starts or ends
+    with the whole row (a quote running on into the next row or from the one before);
+    0: neither. A row somewhere inside a quote line is no match: a sentence ("should
+    not return 0.0 here") holds a short row ("return 0.0") without quoting it."""
     if any(_in_order(v, row) for v in variants):
         return 2
-    return int(len(row) >= MIN_QUOTE and any(row in v[0] for v in variants if len(v) == 1))
+    ends = (v[0] for v in variants if len(v) == 1)
+    return int(len(row) >= MIN_QUOTE and any(q.startswith(row) or q.endswith(row) for q in ends))
 
 
 def _found(lines: list[list[tuple[str, ...]]], rows: list[Row], line: int) -> Row | None:
@@ -206,14 +213,31 @@ def supporting_row(finding: Finding, unit: ReviewUnit) -> tuple[Row | None, str]
     if not lines:
         return None, ""
     near = _window(unit, finding.line - SLACK, finding.end_line + SLACK)
-    changed = _found(lines, [r for r in near if r.kind != " "], finding.line)
+    touched = [r for r in near if r.kind != " "]
+    changed = _found(lines, touched, finding.line)
     if changed is not None:
         return changed, ""
-    if _found(lines, near, finding.line) is not None:
-        return None, UNTOUCHED
+    unchanged = _found(lines, near, finding.line)
+    if unchanged is not None:
+        # A quote of several rows, one of them changed (a condition and the unchanged
+        # line under it): about the changed one.
+        part = (_found([v], touched, finding.line) for v in lines) if len(lines) > 1 else ()
+        changed = next((row for row in part if row is not None), None)
+        if changed is not None:
+            return changed, ""
+        # An unchanged row of a statement the change touched (the first line of a call
+        # whose argument changed): about that statement's changed row.
+        row = unit.statement_change(unchanged.new) if unchanged.new is not None else None
+        return (row, "") if row is not None else (None, UNTOUCHED)
     elsewhere = _found(lines, [r for r in unit.rows if r.kind != " "], finding.line)
     if elsewhere is not None:
         return elsewhere, ""
+    # Elsewhere in the unit, an unchanged row of a changed statement (the checks moved a
+    # finding off that row onto the nearest changed one).
+    rows = [r for r in unit.rows if r.new is not None and unit.statement_change(r.new)]
+    row = _found(lines, rows, finding.line)
+    if row is not None and row.new is not None:
+        return unit.statement_change(row.new), ""
     return None, ""
 
 

@@ -6,6 +6,7 @@ that (one unit growing pushes every later unit into a different request), so fil
 also end a request at content-defined points: after a file whose path hashes to a
 multiple of ``GROUP_EVERY``. A budget overflow shifts units only up to the next such
 point, and an edit that does not change which files are in the diff moves none.
+With ``alone`` (``--per-hunk``) every unit is a request of its own.
 """
 
 from __future__ import annotations
@@ -53,9 +54,13 @@ def _ends_group(path: str) -> bool:
 
 
 def pack(
-    units: Sequence[ReviewUnit], budget: int, path_cost: Callable[[str], int]
+    units: Sequence[ReviewUnit],
+    budget: int,
+    path_cost: Callable[[str], int],
+    alone: bool = False,
 ) -> list[ReviewRequest]:
-    """Units, in order, into requests of at most ``budget`` tokens of data each.
+    """Units, in order, into requests of at most ``budget`` tokens of data each
+    (``alone``: one unit a request).
 
     ``path_cost`` is what naming one more file costs a request (its file list and
     schema). A unit is never cut here: the unit builder already made each fit alone.
@@ -85,7 +90,7 @@ def pack(
         used += cost
         definitions.update(t for t, _ in new_definitions)
         last_of_file = i + 1 == len(units) or units[i + 1].path != unit.path
-        if last_of_file and _ends_group(unit.path):
+        if alone or (last_of_file and _ends_group(unit.path)):
             close()
     close()
     return requests

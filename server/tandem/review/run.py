@@ -90,6 +90,7 @@ class ReviewOptions:
     verify: bool = True  # the second pass; off: every finding counts as the first pass gave it
     verify_threshold: int = DEFAULT_THRESHOLD  # 0-10
     max_verify: int = DEFAULT_MAX_VERIFY
+    per_hunk: bool = False  # one hunk a request: more calls, less for a small model to read
 
 
 @dataclass
@@ -151,7 +152,9 @@ class Reviewer:
 
             def packed() -> list[ReviewRequest]:
                 budget = self._data_budget(counts)
-                return pack(units, budget, lambda p: counts.count(path_text(p)))
+                return pack(
+                    units, budget, lambda p: counts.count(path_text(p)), self.options.per_hunk
+                )
 
             requests = await asyncio.to_thread(packed) if units else []
             counts.save()
@@ -203,7 +206,7 @@ class Reviewer:
             return [], skipped, {}
         self.spending.check_files(len(candidates))
         contents = await asyncio.to_thread(source.read, [d.path for d in candidates])
-        builder = UnitBuilder(self.root, self.engine)
+        builder = UnitBuilder(self.root, self.engine, separate=self.options.per_hunk)
 
         def prepare() -> list[PreparedFile]:
             """Parsing and definitions: no tokenizer needed, so it overlaps its loading."""

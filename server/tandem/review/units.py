@@ -62,6 +62,9 @@ class ReviewUnit:
     definitions: tuple[tuple[str, str, int], ...] = ()  # (path, text, tokens)
     note: str = ""  # "part 2 of 3", "no newline at end of file", ...
     header_tokens: int = 0
+    # (first, last) new lines of each statement of several lines holding a changed row
+    # (tree-sitter): a quote of its unchanged rows is about the change all the same.
+    statements: tuple[tuple[int, int], ...] = ()
 
     @cached_property
     def changed(self) -> frozenset[int]:
@@ -98,6 +101,17 @@ class ReviewUnit:
 
     def render(self) -> str:
         return "\n".join([self.header(), *(r.render() for r in self.rows)])
+
+    def statement_change(self, line: int) -> Row | None:
+        """The added row nearest ``line`` in a statement of several lines holding both."""
+        found = [
+            (abs(row.new - line), row.new, row)
+            for first, last in self.statements
+            if first <= line <= last
+            for row in self.rows
+            if row.kind == "+" and row.new is not None and first <= row.new <= last
+        ]
+        return min(found)[2] if found else None
 
     def hunk_for(self, line: int) -> HunkLines | None:
         """The hunk a line of this unit belongs to (the nearest), or None outside the unit."""
