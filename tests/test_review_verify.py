@@ -404,7 +404,7 @@ def test_a_quote_of_a_changed_row_with_unchanged_rows_around_it_is_about_the_cha
     assert fate("if value >= 0:\n    return 0") == (None, "")  # a line that is not there
 
 
-WARN_OLD = '''\
+WARN_OLD = """\
 def warn(msg, old):
     echo(
         _("not supported"
@@ -415,7 +415,7 @@ def warn(msg, old):
             msg:
         return 1
     return 0
-'''
+"""
 WARN_NEW = WARN_OLD.replace("err=True", "err=False").replace(" msg:", " not msg:")
 
 
