@@ -23,15 +23,15 @@ from pathlib import Path
 
 import tree_sitter as ts
 
-from tandem.context.definitions import DOTTED, WORD, ParsedFile, definition_of
+from tandem.context.definitions import ParsedFile
 from tandem.context.engine import ContextEngine
 from tandem.context.imports import Import, resolve_imports
 from tandem.context.languages import LanguageSpec, language_for_path
-from tandem.context.prompt import MAX_DEFINITIONS
 from tandem.context.tags import FileTags, body_of, extract_tags, header_text
 from tandem.models.tokens import Tokenizer
 from tandem.review.diff import DiffHunk, FileDiff
 from tandem.review.findings import Skipped
+from tandem.review.unit_definitions import Uncounted, definitions_used, fitted, used_names
 from tandem.review.units import HunkLines, ReviewUnit, Row, split_rows
 
 AROUND = 2  # lines shown beyond the enclosing scope
@@ -99,16 +99,6 @@ def _removed_before(hunks: tuple[DiffHunk, ...]) -> dict[int, list[str]]:
     return out
 
 
-class _Uncounted:
-    """A tokenizer stand-in for work done before the real one has loaded (counted later)."""
-
-    name = "uncounted"
-    exact = False
-
-    def count(self, text: str) -> int:
-        return 0
-
-
 class UnitBuilder:
     """Builds the review units of changed files, in two steps.
 
@@ -154,7 +144,7 @@ class PreparedFile:
         self.removed = _removed_before(diff.hunks)
         self.added = frozenset(n for h in diff.hunks for n in h.added)
         self.skipped: list[Skipped] = []
-        self.count: Callable[[str], int] = _Uncounted().count
+        self.count: Callable[[str], int] = Uncounted().count
         self.budget = 0
         self._imports: list[Import] | None = None
         self._found: dict[tuple[int, int], list[tuple[str, str]]] = {}
@@ -384,67 +374,30 @@ class PreparedFile:
             return
         for first, last, _ in self._groups(list(self.diff.hunks), 0):
             texts = [self.source.lines[n] for n in sorted(self.added) if first <= n <= last]
-            names = _names(texts)
+            names = used_names(texts)
             if names:
                 self._found[(first, last)] = self._definitions(first, last, names)
 
     def _with_definitions(self, unit: ReviewUnit) -> ReviewUnit:
         if self.tree is None or self.spec is None:
             return unit
-        names = _names([row.text for row in unit.rows if row.kind == "+"])
+        names = used_names([row.text for row in unit.rows if row.kind == "+"])
         if not names:
             return unit
         found = self._found.get((unit.first, unit.last))
         if found is None:
             found = self._definitions(unit.first, unit.last, names)
         room = min(int(self.budget * DEFINITION_SHARE), self.budget - unit.code_tokens)
-        chosen: list[tuple[str, str, int]] = []
-        for path, text in found:
-            tokens = self.count(f"{path}:\n{text}") + 2
-            if len(chosen) >= MAX_DEFINITIONS or tokens > room:
-                continue
-            if any(text == t for _, t, _ in chosen):
-                continue
-            chosen.append((path, text, tokens))
-            room -= tokens
-        return replace(unit, definitions=tuple(chosen))
+        return replace(unit, definitions=fitted(found, room, self.count))
 
     def _definitions(self, first: int, last: int, names: Counter[str]) -> list[tuple[str, str]]:
-        """Same-file definitions outside lines first-last, then other files' (the engine)."""
-        assert self.tree is not None and self.spec is not None
-        found: list[tuple[str, str]] = []
-        path = self.owner.root / self.diff.path
-        engine = self.owner.engine
+        assert self.tree is not None and self.spec is not None and self._tags is not None
+        path, engine = self.owner.root / self.diff.path, self.owner.engine
         if self._imports is None:  # once a file: a file has several units
             self._imports = (
                 resolve_imports(self.spec, self.tree, path, engine.root) if engine else []
             )
-        tags = self._tags
-        assert tags is not None
-        parsed = ParsedFile(self.spec, self.data, self.tree, tags)
-        used = [
-            tag
-            for tag in tags.definitions
-            if tag.name in names
-            and len(tag.name) > 2
-            and not (first <= tag.start_line + 1 and tag.end_line + 1 <= last)
-        ]
-        for tag in sorted(used, key=lambda t: (-names[t.name], t.line)):
-            text = definition_of(parsed, path, tag, 0.0).text
-            found.append((f"{self.diff.path} (line {tag.line + 1})", text))
-        if engine is not None:
-            parts = engine.definitions_for(
-                path, self.spec, self.tree, names, _Uncounted(), self._imports
-            )
-            found.extend((p.path, p.text) for p in parts if p.path != self.diff.path)
-        return found
-
-
-def _names(texts: list[str]) -> Counter[str]:
-    """Identifiers the lines use, qualified ones (``mod.name``) counted as such too."""
-    names: Counter[str] = Counter()
-    for text in texts:
-        for match in DOTTED.finditer(text):
-            names[f"{match.group(1)}.{match.group(2)}"] += 1
-        names.update(WORD.findall(text))
-    return names
+        parsed = ParsedFile(self.spec, self.data, self.tree, self._tags)
+        return definitions_used(
+            parsed, path, self.diff.path, (first, last), names, engine, self._imports
+        )
