@@ -92,6 +92,22 @@ class Repo:
         return next(i for i, line in enumerate(self.lines_of(rel), start=1) if needle in line)
 
 
+def pull_request(path: Path, base: dict[str, str], change: dict[str, str]) -> Repo:
+    """A repository as a pull request leaves it: ``main`` holds ``base``, and the branch
+    ``feature`` (checked out) writes ``change`` over it in one commit."""
+    repo = Repo(path)
+    repo.path.mkdir()
+    repo.git("init", "-q", "-b", "main")
+    for rel, text in base.items():
+        repo.write(rel, text)
+    repo.commit("base")
+    repo.git("checkout", "-q", "-b", "feature")
+    for rel, text in change.items():
+        repo.write(rel, text)
+    repo.commit("change")
+    return repo
+
+
 UTIL = '''\
 def clamp(value: int, low: int, high: int) -> int:
     """Keep value within [low, high]."""

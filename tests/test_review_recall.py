@@ -27,6 +27,7 @@ from review_support import (
     answer,
     finding,
     git_env,  # noqa: F401 - autouse here
+    pull_request,
     run_review,
     user_message,
 )
@@ -42,17 +43,11 @@ NEW = (
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
-    repo = Repo(tmp_path / "repo")
-    repo.path.mkdir()
-    repo.git("init", "-q", "-b", "main")
-    repo.write("app/pick.py", OLD)
-    repo.write("app/other.py", "X = 1\n")
-    repo.commit("base")
-    repo.git("checkout", "-q", "-b", "feature")
-    repo.write("app/pick.py", NEW)
-    repo.write("app/other.py", "X = 2\n")
-    repo.commit("change")
-    return repo
+    return pull_request(
+        tmp_path / "repo",
+        {"app/pick.py": OLD, "app/other.py": "X = 1\n"},
+        {"app/pick.py": NEW, "app/other.py": "X = 2\n"},
+    )
 
 
 @pytest.fixture
@@ -157,14 +152,7 @@ LONG_NEW = (
 def test_per_hunk_asks_one_request_per_hunk_showing_only_its_own_changed_rows(
     tmp_path: Path, review
 ):
-    repo = Repo(tmp_path / "repo")
-    repo.path.mkdir()
-    repo.git("init", "-q", "-b", "main")
-    repo.write("jobs.py", LONG_OLD)
-    repo.commit("base")
-    repo.git("checkout", "-q", "-b", "feature")
-    repo.write("jobs.py", LONG_NEW)
-    repo.commit("change")
+    repo = pull_request(tmp_path / "repo", {"jobs.py": LONG_OLD}, {"jobs.py": LONG_NEW})
     changed = [repo.line_of("jobs.py", t) for t in ("done = 1", "done + 1", "jobs.pop()")]
 
     def on_every_changed_row(files: list[str], body) -> str:

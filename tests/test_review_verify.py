@@ -22,6 +22,7 @@ from review_support import (
     answer,
     finding,
     git_env,  # noqa: F401 - autouse here
+    pull_request,
     run_review,
     user_message,
     verdict,
@@ -62,19 +63,17 @@ REAL_MESSAGE = "the quantity limit is added to the sum, so every total is wrong"
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
     """``main``: a module, a version and a changelog; ``feature``: a shipped-looking change."""
-    repo = Repo(tmp_path / "repo")
-    repo.path.mkdir()
-    repo.git("init", "-q", "-b", "main")
-    repo.write("app/__init__.py", '__version__ = "1.0.0"\n')
-    repo.write("app/calc.py", CALC)
-    repo.write("CHANGES.md", "# Changes\n\n## 1.0.0\n\n- First release.\n")
-    repo.commit("base")
-    repo.git("checkout", "-q", "-b", "feature")
-    repo.write("app/__init__.py", '__version__ = "1.0.1"\n')
-    repo.write("app/calc.py", CALC_NEW)
-    repo.write("CHANGES.md", "# Changes\n\n## 1.0.1\n\n- Empty averages.\n\n## 1.0.0\n\n- First.\n")
-    repo.commit("1.0.1")
-    return repo
+    base = {
+        "app/__init__.py": '__version__ = "1.0.0"\n',
+        "app/calc.py": CALC,
+        "CHANGES.md": "# Changes\n\n## 1.0.0\n\n- First release.\n",
+    }
+    change = {
+        "app/__init__.py": '__version__ = "1.0.1"\n',
+        "app/calc.py": CALC_NEW,
+        "CHANGES.md": "# Changes\n\n## 1.0.1\n\n- Empty averages.\n\n## 1.0.0\n\n- First.\n",
+    }
+    return pull_request(tmp_path / "repo", base, change)
 
 
 @pytest.fixture
@@ -424,14 +423,7 @@ def test_a_quote_of_an_unchanged_row_of_a_changed_statement_is_about_its_changed
 ):
     """A call of several lines whose argument changed: a model quoting its first line
     quotes the change. A body row under a changed header is still an untouched line."""
-    repo = Repo(tmp_path / "repo")
-    repo.path.mkdir()
-    repo.git("init", "-q", "-b", "main")
-    repo.write("warn.py", WARN_OLD)
-    repo.commit("base")
-    repo.git("checkout", "-q", "-b", "feature")
-    repo.write("warn.py", WARN_NEW)
-    repo.commit("change")
+    repo = pull_request(tmp_path / "repo", {"warn.py": WARN_OLD}, {"warn.py": WARN_NEW})
     line = functools.partial(repo.line_of, "warn.py")
     entries = [
         finding("warn.py", line('_("not supported"'), "warning", rule="call",
