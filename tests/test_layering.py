@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
         "tandem.document_events",
         "tandem.status",
         "tandem.inflight",
+        "tandem.shared_call",
         "tandem.pace",
         "tandem.assist",
         "tandem.review",
