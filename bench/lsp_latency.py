@@ -969,6 +969,7 @@ def timed_functions() -> list[tuple[str, Any, str, int]]:
     import tandem.session as session
     from tandem.cache import CompletionCache
     from tandem.context.index import WorkspaceIndex
+    from tandem.context.tags import TopLevelNames
 
     functions = [
         ("prepare(): tokenizer + prompt assembly in a worker thread", session, "prepare", 0),
@@ -976,7 +977,7 @@ def timed_functions() -> list[tuple[str, Any, str, int]]:
         ("wants_block (one line or a block? parses the window)", completion, "wants_block", 2),
         ("ContextEngine.candidates", engine.ContextEngine, "candidates", 2),
         ("extract_tags(whole document) for defined_here", engine, "extract_tags", 3),
-        ("top_level_names for defined_here", engine, "top_level_names", 3),
+        ("TopLevelNames for defined_here", TopLevelNames, "__call__", 3),
         ("resolve_imports", engine, "resolve_imports", 3),
         ("imported_definitions", engine, "imported_definitions", 3),
         ("ContextEngine._index_definitions", engine.ContextEngine, "_index_definitions", 3),
