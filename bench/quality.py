@@ -56,7 +56,7 @@ from tandem.config import load_settings  # noqa: E402
 from tandem.context.chatreply import recover_hole  # noqa: E402
 from tandem.context.languages import language_for_path  # noqa: E402
 from tandem.context.postprocess import LEVERS  # noqa: E402
-from tandem.context.prompt import PromptBudget  # noqa: E402
+from tandem.context.prompt import PromptBudget, without_indent  # noqa: E402
 from tandem.evaluation.holes import PLACEMENTS, Hole, cut_holes  # noqa: E402
 from tandem.evaluation.metrics import Score, edit_similarity, paired, score, summarise  # noqa: E402
 from tandem.evaluation.runner import Filled, fill  # noqa: E402
@@ -144,12 +144,12 @@ async def alone(
     client, wire = ws.models.completion, prepared.wire
     parts = {p.kind: p.text for p in prepared.prompt.parts}
     prefix, suffix = parts.get("prefix", ""), parts.get("suffix", "")
-    # The bare model is asked with the text up to the cursor as it is: Tandem's prompt
-    # leaves out a blank cursor line's indentation (``prompt.without_indent``).
-    before = prepared.cursor.text[: prepared.cursor.offset]
-    tail = before[before.rfind("\n") + 1 :]
-    if prefix.endswith("\n") and tail and before.endswith(prefix + tail):
-        prefix += tail
+    # The bare model is asked with the text up to the cursor as it is: Tandem's FIM
+    # prompt leaves out a blank cursor line's indentation, which goes back here.
+    cursor = prepared.cursor
+    before, after = cursor.text[: cursor.offset], cursor.text[cursor.offset :]
+    if not wire.chat:
+        prefix += before[len(without_indent(before, after)) :]
     template = client.template
     if wire.chat:
         spec = prepared.cursor.spec
