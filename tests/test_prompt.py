@@ -187,3 +187,20 @@ def test_a_blank_cursor_lines_indentation_is_left_out_of_fim_prompts_only():
     assert without_indent("a\n  ", "b = 1\n") == "a\n  "  # code after the cursor
     assert without_indent("a\n", "\n") == "a\n"
     assert without_indent("    ", "\n") == "    "
+
+
+def test_a_dedent_below_the_line_above_is_kept():
+    """An editor indents as deep as the open block or deeper; a shallower cursor line is the
+    user closing the block, which the model could not tell from the line start."""
+    body = "def f(xs):\n    for x in xs:\n        print(x)\n"
+    assert without_indent(body + "    ", "\n    return 1\n") == body + "    "
+    # blank lines between do not hide the line above
+    assert without_indent(body + "\n\n    ", "\n") == body + "\n\n    "
+    # as deep as the line above, or deeper (after a block opener): left out
+    assert without_indent(body + "        ", "\n") == body
+    assert without_indent("if x:\n    ", "\n") == "if x:\n"
+    # tabs count as the editor shows them
+    assert without_indent("if x:\n\t\ty\n\t", "\n") == "if x:\n\t\ty\n\t"
+    assert without_indent("if x:\n\ty\n\t", "\n") == "if x:\n\ty\n"
+    # no code line above: the indentation is left out as before
+    assert without_indent("\n\n  ", "\n") == "\n\n"

@@ -275,17 +275,42 @@ def build_prompt(
 
 
 def without_indent(before: str, after: str) -> str:
-    """``before`` less the cursor line's indentation, when that is all the line holds.
+    """``before`` less the cursor line's indentation, when that is all the line holds and
+    no deeper than the last code line's.
 
     A prompt that ends in spaces ends mid-token: the model has seen indentation and code
     tokenized together (``"   "`` + ``" for"``), so after a lone run of spaces it often
     repeats the next line of the file or writes nothing. From the line start it writes
-    the line with its own indentation, which post-processing moves to the cursor.
+    the line with its own indentation, which post-processing moves to the cursor. An
+    indentation shallower than the line above's is kept: an editor indents as deep as
+    the block or deeper, so a dedent is the user's choice (the block is closed), which
+    the model cannot guess from the line start and would continue the inner block
+    (bench/quality.py: README "Completion quality").
     """
     start = before.rfind("\n") + 1
     tail, rest = before[start:], after.split("\n", 1)[0]
     blank = tail and not tail.strip(" \t") and not rest.strip()
-    return before[:start] if start and blank else before
+    if not (start and blank):
+        return before
+    above = _last_code_line(before, start - 1)
+    if above is not None and _width(tail) < _width(above[: len(above) - len(above.lstrip())]):
+        return before
+    return before[:start]
+
+
+def _last_code_line(text: str, end: int) -> str | None:
+    """The last line with code in ``text[:end]``, read backwards (stops at the first)."""
+    while end > 0:
+        start = text.rfind("\n", 0, end) + 1
+        line = text[start:end]
+        if line.strip():
+            return line
+        end = start - 1
+    return None
+
+
+def _width(indent: str) -> int:
+    return len(indent.expandtabs(8))
 
 
 class _Memo:
