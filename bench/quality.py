@@ -162,7 +162,7 @@ async def alone(
     started = time.perf_counter()
     raw = answers.get(key)
     if raw is None and bare.path == wire.path and body == wire.body:
-        raw = answers[key] = filled.raw  # the very request Tandem sent (no context, no scope)
+        raw = answers[key] = filled.first  # the very request Tandem sent (no context, no scope)
     if raw is None and replay:
         raise Missing(key)
     if raw is None:

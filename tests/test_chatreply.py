@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tandem.context.chatreply import recover_hole
-from tandem.models.fim import CHAT_REMINDER
+from tandem.models.fim import CHAT_REMINDER, HOLE, chat_retry_note
 
 from modelserver import Behaviour, ModelServer
 
@@ -125,3 +125,57 @@ def test_chat_reading_stops_once_the_hole_is_whole(model_server: ModelServer, tm
     out = _complete(model_server, path, 3, 5)
     assert out["text"] == "return n % 2 == 0"
     assert model_server.wait_done(len(model_server.requests) - 1).aborted
+
+
+def _parity_file(tmp_path: Path) -> Path:
+    path = tmp_path / "ws" / "parity.py"
+    (path.parent / ".git").mkdir(parents=True)
+    path.write_text(PREFIX + SUFFIX)
+    return path
+
+
+def test_a_reply_echoing_the_marker_is_asked_once_more(model_server: ModelServer, tmp_path: Path):
+    """The cursor line restated around ``<FILL_HERE>``: the same request once more with the
+    cursor line shown on its own after it, and that answer is the completion."""
+    path = _parity_file(tmp_path)
+    echo = "```python\n    return <FILL_HERE>\n```"
+    model_server.enqueue(Behaviour(tokens=[echo]), Behaviour(tokens=["return n % 2 == 0"]))
+    first = len(model_server.requests)
+    out = _complete(model_server, path, 3, 5)
+    assert out["text"] == "return n % 2 == 0"
+    asked, again = model_server.requests[first:]
+    turns, earlier = again.body["messages"], asked.body["messages"]
+    assert again.path == asked.path and turns[:-1] == earlier[:-1]
+    # no turn of the model's own: a small model copies its last reply word for word
+    assert [t["role"] for t in turns] == [t["role"] for t in earlier]
+    note = chat_retry_note("    ", "", "python")
+    assert turns[-1]["content"] == earlier[-1]["content"] + note
+    assert f"```python\n    {HOLE}\n```" in note
+
+
+def test_the_shown_line_is_bounded_each_side_of_the_hole():
+    note = chat_retry_note("x = [" + "1, " * 500, "0]" * 500)
+    line = note.split("```\n")[1]
+    assert HOLE in line and len(line) < 600
+
+
+@pytest.mark.parametrize(
+    "reply", ["", "return n % 2 == 0"], ids=["empty: insert nothing", "usable"]
+)
+def test_other_replies_are_not_asked_again(model_server: ModelServer, tmp_path: Path, reply: str):
+    path = _parity_file(tmp_path)
+    model_server.enqueue(Behaviour(tokens=[reply] if reply else []))
+    first = len(model_server.requests)
+    out = _complete(model_server, path, 3, 5)
+    assert out["text"] == reply
+    assert len(model_server.requests) == first + 1
+
+
+def test_a_second_echo_gives_nothing_after_two_requests(model_server: ModelServer, tmp_path: Path):
+    path = _parity_file(tmp_path)
+    echo = Behaviour(tokens=["return <FILL_HERE>"])
+    model_server.enqueue(echo, echo, Behaviour(tokens=["never asked"]))
+    first = len(model_server.requests)
+    out = _complete(model_server, path, 3, 5)
+    assert out["text"] == ""
+    assert len(model_server.requests) == first + 2

@@ -12,19 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from tandem.cache import CompletionCache, request_key
-from tandem.context.chatreply import recover_hole
+from tandem.context.chatreply import HOLE, recover_hole
 from tandem.context.engine import ContextEngine, Cursor
 from tandem.context.postprocess import postprocess, wants_block
 from tandem.context.prompt import Prompt, PromptBudget
 from tandem.models import FimRequest, ModelClient
 from tandem.models.base import WireRequest, bounded
+from tandem.models.fim import chat_retry_note
 from tandem.models.redact import has_placeholder
 from tandem.models.tokens import Tokenizer
 from tandem.stages import stage
@@ -179,21 +180,60 @@ async def generate(
     client: ModelClient, prepared: Prepared, on_piece: Callable[[str], None] | None = None
 ) -> str:
     """Send the rendered request and clean up the answer for insertion at the cursor."""
-    raw = await read_prepared(client, prepared, on_piece)
+
+    async def read(wire: WireRequest) -> str:
+        first = wire is prepared.wire  # a follower reads along the first answer only
+        return await read_prepared(client, prepared, on_piece if first else None, wire)
+
+    raw = await reply(prepared, read)
     with stage("postprocess"):
         return clean(prepared, raw)  # bounded by the window: cheaper than a thread hop
 
 
+Reader = Callable[[WireRequest], Awaitable[str]]
+
+
+async def reply(prepared: Prepared, read: Reader) -> str:
+    """The raw answer: the first one, or for a chat reply that echoed the marker instead
+    of filling it, the answer to one more turn saying so (``chat_follow_up``)."""
+    raw = await read(prepared.wire)
+    again = chat_follow_up(prepared, raw)
+    return raw if again is None else await read(again)
+
+
+def chat_follow_up(prepared: Prepared, raw: str) -> WireRequest | None:
+    """The request to send once more, or None: only a chat reply holding ``<FILL_HERE>``
+    and nothing else usable is asked again, with the cursor line shown on its own (an
+    empty reply may mean "insert nothing")."""
+    if not prepared.wire.chat or HOLE not in raw:
+        return None
+    text, offset = prepared.cursor.text, prepared.cursor.offset
+    if recover_hole(text[:offset], text[offset:], raw).text:
+        return None
+    before = text[text.rfind("\n", 0, offset) + 1 : offset]
+    end = text.find("\n", offset)
+    after = text[offset : end if end >= 0 else len(text)]
+    spec = prepared.cursor.spec
+    return prepared.wire.asked_again(chat_retry_note(before, after, spec.name if spec else None))
+
+
 async def read_prepared(
-    client: ModelClient, prepared: Prepared, on_piece: Callable[[str], None] | None = None
+    client: ModelClient,
+    prepared: Prepared,
+    on_piece: Callable[[str], None] | None = None,
+    wire: WireRequest | None = None,
 ) -> str:
-    """The raw answer as the pipeline reads it: a chat reply until it holds the hole."""
+    """The raw answer as the pipeline reads it: a chat reply until it holds the hole.
+
+    ``wire``: a follow-up of ``prepared``'s request (``chat_follow_up``), read the same way.
+    """
+    wire = wire or prepared.wire
     until = None
-    if prepared.wire.chat:
+    if wire.chat:
         text, offset = prepared.cursor.text, prepared.cursor.offset
         prefix, suffix = text[:offset], text[offset:]
         until = lambda answer: recover_hole(prefix, suffix, answer).complete  # noqa: E731
-    return await read_answer(client, prepared.wire, prepared.prompt.request.max_tokens,
+    return await read_answer(client, wire, prepared.prompt.request.max_tokens,
                              prepared.multiline, on_piece, until)  # fmt: skip
 
 

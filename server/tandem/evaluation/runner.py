@@ -16,10 +16,11 @@ import time
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 
-from tandem.completion import Prepared, clean, prepare, read_prepared
+from tandem.completion import Prepared, clean, prepare, read_prepared, reply
 from tandem.context.engine import Cursor
 from tandem.evaluation.holes import Hole
 from tandem.evaluation.metrics import Score, score
+from tandem.models.base import WireRequest
 from tandem.workspace import Workspace
 
 # Bump when read_answer reads differently: remembered answers then no longer apply.
@@ -32,13 +33,15 @@ Progress = Callable[[int, int], None]
 class Filled:
     hole: Hole
     text: str
-    raw: str
+    raw: str  # the answer read: a chat follow-up's, if there was one
     score: Score
     prepared: Prepared
+    first: str = ""  # the answer to the request itself (``prepared.wire``)
 
 
-def answer_key(prepared: Prepared) -> str:
-    wire = prepared.wire
+def answer_key(prepared: Prepared, wire: WireRequest | None = None) -> str:
+    """The identity of one request's answer (``wire``: a follow-up of ``prepared``'s)."""
+    wire = wire or prepared.wire
     blob = json.dumps([READ_VERSION, wire.path, wire.body, prepared.multiline], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -65,15 +68,22 @@ async def fill(
         temperature=settings.temperature,
         neighbours=neighbours,
     )
-    key = answer_key(prepared)
-    raw = answers.get(key) if answers is not None else None
-    if raw is None:
-        raw = await read_prepared(client, prepared)
-        if answers is not None:
-            answers[key] = raw
+    raws: list[str] = []
+
+    async def read(wire: WireRequest) -> str:
+        key = answer_key(prepared, wire)
+        raw = answers.get(key) if answers is not None else None
+        if raw is None:
+            raw = await read_prepared(client, prepared, None, wire)
+            if answers is not None:
+                answers[key] = raw
+        raws.append(raw)
+        return raw
+
+    raw = await reply(prepared, read)
     text = await asyncio.to_thread(clean, prepared, raw)
     elapsed = (time.perf_counter() - started) * 1000
-    return Filled(hole, text, raw, score(text, hole.expected, elapsed), prepared)
+    return Filled(hole, text, raw, score(text, hole.expected, elapsed), prepared, raws[0])
 
 
 async def fill_all(

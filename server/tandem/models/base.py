@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from tandem.models.errors import ModelResponseError
@@ -69,6 +69,14 @@ class WireRequest:
         parts = [self.body.get("input_prefix", ""), self.body.get("input_suffix", "")]
         extra = "".join(f"{e['filename']}\n{e['text']}\n" for e in self.body.get("input_extra", []))
         return extra + "".join(parts)
+
+    def asked_again(self, note: str) -> WireRequest:
+        """The same chat with ``note`` added to its last (user) turn."""
+        if not self.chat:
+            raise ValueError("only a chat request can be asked again")
+        *earlier, last = self.body["messages"]
+        turn = {**last, "content": last["content"] + note}
+        return replace(self, body={**self.body, "messages": [*earlier, turn]})
 
 
 @dataclass(frozen=True)

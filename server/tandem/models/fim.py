@@ -23,6 +23,20 @@ CHAT_SYSTEM = (
 # Said again after the file: small chat models heed the last instruction, and without it
 # restate the whole file (measured on bench/quality.py: README "Completion quality").
 CHAT_REMINDER = f"Answer with only the code that replaces {HOLE}."
+# Asked once more, after a reply that holds the marker (it restated the cursor line around
+# the hole instead of filling it): the same conversation, the cursor line shown on its own
+# at the end. Not the model's own reply followed by "you wrote the marker": small models
+# copy their last turn word for word (bench/quality.py, chat path: README "Completion quality").
+HOLE_LINE_CHARS = 240  # of the cursor line, each side of the hole
+
+
+def chat_retry_note(before: str, after: str, language: str | None = None) -> str:
+    """The cursor line with its hole, for a second asking (``before``/``after``: the text
+    of the line each side of the cursor)."""
+    line = before[-HOLE_LINE_CHARS:] + HOLE + after[:HOLE_LINE_CHARS]
+    return f"\nThe line with the hole:\n```{language or ''}\n{line}\n```\n{CHAT_REMINDER}"
+
+
 # One worked exchange before the real one: shown an answer that is only the missing code,
 # small chat models stop restating the file or echoing the marker (bench/quality.py, chat
 # path: README "Completion quality").
