@@ -298,6 +298,7 @@ async def run(args: argparse.Namespace) -> None:
                                             "tandem": filled.text, "alone": text,
                                             "alone_asked": asked,
                                             "raw": filled.raw, "alone_raw": raw,
+                                            "first_raw": filled.first,
                                             "multiline": filled.prepared.multiline,
                                             "prefix_tail": before[-300:],
                                             "suffix_head": after[:300],

@@ -71,6 +71,48 @@ def test_on_a_blank_indented_line_the_prompt_ends_at_the_line_start(
     assert json.loads(context.stdout)["prompt"] == prompt  # what is shown is what was sent
 
 
+def _total_file(tmp_path: Path) -> Path:
+    path = tmp_path / "ws" / "total.py"
+    (path.parent / ".git").mkdir(parents=True)
+    path.write_text("def total(xs):\n    n = 0\n    \n    return n\n")
+    return path
+
+
+def test_an_answer_repeating_the_next_line_is_asked_again_with_the_indentation(
+    model_server: ModelServer, tmp_path: Path
+):
+    """Asked from the line start, the model wrote the next line of the file (nothing to
+    insert); asked once more after the indentation, it writes the line."""
+    path = _total_file(tmp_path)
+    model_server.enqueue(
+        Behaviour(tokens=["    return n\n"]), Behaviour(tokens=["for x in xs:\n        n += x\n"])
+    )
+    first = len(model_server.requests)
+    result = run("complete", "--json", "--no-cache", f"{path}:3:5", env=openai_env(model_server))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["text"] == "for x in xs:\n        n += x"
+    asked, again = (r.body["prompt"] for r in model_server.requests[first:])
+    assert "    n = 0\n<|fim_suffix|>" in asked
+    assert again == asked.replace("    n = 0\n<|fim_suffix|>", "    n = 0\n    <|fim_suffix|>")
+
+
+@pytest.mark.parametrize(
+    "answer, text",
+    [(["    n += 1\n"], "n += 1"), ([], ""), (["    return n + 1\n"], "return n + 1")],
+    ids=["a new line", "nothing", "a line like the next"],
+)
+def test_other_answers_are_not_asked_again(
+    model_server: ModelServer, tmp_path: Path, answer: list[str], text: str
+):
+    path = _total_file(tmp_path)
+    model_server.enqueue(Behaviour(tokens=answer), Behaviour(tokens=["never asked"]))
+    first = len(model_server.requests)
+    result = run("complete", "--json", "--no-cache", f"{path}:3:5", env=openai_env(model_server))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["text"] == text
+    assert len(model_server.requests) == first + 1
+
+
 def test_complete_json(model_server: ModelServer, source: Path):
     model_server.default = Behaviour(tokens=["name"])
     result = run("complete", "--json", f"{source}:2:20", env=openai_env(model_server))

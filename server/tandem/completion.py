@@ -14,15 +14,15 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
 from tandem.cache import CompletionCache, request_key
 from tandem.context.chatreply import HOLE, recover_hole
 from tandem.context.engine import ContextEngine, Cursor
-from tandem.context.postprocess import postprocess, wants_block
-from tandem.context.prompt import Prompt, PromptBudget
+from tandem.context.postprocess import postprocess, repeats_next_line, wants_block
+from tandem.context.prompt import Prompt, PromptBudget, without_indent
 from tandem.models import FimRequest, ModelClient
 from tandem.models.base import WireRequest, bounded
 from tandem.models.fim import chat_retry_note
@@ -185,7 +185,7 @@ async def generate(
         first = wire is prepared.wire  # a follower reads along the first answer only
         return await read_prepared(client, prepared, on_piece if first else None, wire)
 
-    raw = await reply(prepared, read)
+    raw = await reply(client, prepared, read)
     with stage("postprocess"):
         return clean(prepared, raw)  # bounded by the window: cheaper than a thread hop
 
@@ -193,12 +193,39 @@ async def generate(
 Reader = Callable[[WireRequest], Awaitable[str]]
 
 
-async def reply(prepared: Prepared, read: Reader) -> str:
-    """The raw answer: the first one, or for a chat reply that echoed the marker instead
-    of filling it, the answer to one more turn saying so (``chat_follow_up``)."""
+async def reply(client: ModelClient, prepared: Prepared, read: Reader) -> str:
+    """The raw answer: the first one, or the answer to asking once more when the first
+    gave nothing to insert in a way a second asking can mend (``follow_up``)."""
     raw = await read(prepared.wire)
-    again = chat_follow_up(prepared, raw)
+    again = follow_up(client, prepared, raw)
     return raw if again is None else await read(again)
+
+
+def follow_up(client: ModelClient, prepared: Prepared, raw: str) -> WireRequest | None:
+    """The request to send once more, or None (``chat_follow_up``, ``indent_follow_up``)."""
+    if prepared.wire.chat:
+        return chat_follow_up(prepared, raw)
+    return indent_follow_up(client, prepared, raw)
+
+
+def indent_follow_up(client: ModelClient, prepared: Prepared, raw: str) -> WireRequest | None:
+    """The prompt with the cursor line's indentation put back, after an answer to the
+    line-start prompt (``without_indent``) that only repeats the next line of the file.
+
+    Such an answer says the model, asked from the line start, took the blank line for the
+    end of a line; asked after the indentation it writes the line in most cases. Only then:
+    the line-start prompt is better on average (README "Completion quality"). Not past the
+    budget (a character is a token at most).
+    """
+    text, offset = prepared.cursor.text, prepared.cursor.offset
+    before, after = text[:offset], text[offset:]
+    left_out = before[len(without_indent(before, after)) :]
+    prompt = prepared.prompt
+    if not left_out or prompt.tokens + len(left_out) > prompt.budget:
+        return None
+    if not repeats_next_line(raw, after) or clean(prepared, raw):
+        return None
+    return client.fim_request(replace(prompt.request, prefix=prompt.request.prefix + left_out))
 
 
 def chat_follow_up(prepared: Prepared, raw: str) -> WireRequest | None:
@@ -225,7 +252,7 @@ async def read_prepared(
 ) -> str:
     """The raw answer as the pipeline reads it: a chat reply until it holds the hole.
 
-    ``wire``: a follow-up of ``prepared``'s request (``chat_follow_up``), read the same way.
+    ``wire``: a follow-up of ``prepared``'s request (``follow_up``), read the same way.
     """
     wire = wire or prepared.wire
     until = None

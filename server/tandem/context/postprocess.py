@@ -293,6 +293,15 @@ def _cut_at_suffix(lines: list[str], site: Site) -> list[str]:
     return lines
 
 
+def repeats_next_line(completion: str, suffix: str) -> bool:
+    """Whether the answer's first line with code is the first line with code after the
+    cursor (spacing and a trailing ``,``/``;`` ignored): the model wrote nothing new."""
+    first = next((ln for ln in completion.split("\n") if ln.strip()), "")
+    rest, _, later = suffix.partition("\n")
+    following = rest if rest.strip() else next((ln for ln in later.split("\n") if ln.strip()), "")
+    return bool(first.strip()) and _normalised_same(first, following)
+
+
 def _normalised_same(line: str, other: str) -> bool:
     """Equal once spacing and a trailing comma or semicolon are ignored."""
     return _norm(line) == _norm(other)

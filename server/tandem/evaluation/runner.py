@@ -80,7 +80,7 @@ async def fill(
         raws.append(raw)
         return raw
 
-    raw = await reply(prepared, read)
+    raw = await reply(client, prepared, read)
     text = await asyncio.to_thread(clean, prepared, raw)
     elapsed = (time.perf_counter() - started) * 1000
     return Filled(hole, text, raw, score(text, hole.expected, elapsed), prepared, raws[0])
