@@ -5,8 +5,10 @@ Requests run at most ``concurrency`` at a time. Each answer is cached (diskcache
 rerun on the same diff asks nothing and a diff that changed one hunk asks again only for
 the request that holds it (token counts are remembered too: a rerun loads no tokenizer).
 Answers that are not JSON are asked once more and never cached; an answer cut off
-mid-JSON is asked again with twice the room, and if still cut its request is reported
-incomplete (never cached). A model that cannot be reached ends the review (exit 3), so
+mid-JSON is asked again with twice the room (unless it was repeating itself: greedy
+decoding would repeat it again), and if still cut, the findings it closed are kept and the
+request counted as truncated; only a cut answer with no finding closed leaves its request
+incomplete (exit 12). Neither is cached. A model that cannot be reached ends the review (exit 3), so
 CI can tell a broken reviewer from bad code. Files, requests and tokens are capped
 (``limits``); findings are capped too, the most severe kept.
 
@@ -60,6 +62,16 @@ from tandem.review.units import ReviewUnit
 from tandem.review.verify import Verifier
 
 ASKS = 2  # an answer that is not JSON, or cut off, is asked once more
+AUTO_REQUESTS_PER_HUNK = 2  # auto per-hunk: a hunk's request and its retry
+LOOP_TAIL = 48  # characters: the end of a cut answer seen twice before it is a loop
+
+
+def looping(text: str) -> bool:
+    """Whether a cut-off answer ends repeating itself: its last ``LOOP_TAIL`` characters
+    occur twice before. Sampled greedily, a model asked again with more room writes the
+    same tokens again, so the retry would only loop for longer."""
+    tail = text.rstrip()[-LOOP_TAIL:]
+    return len(tail) == LOOP_TAIL and text.count(tail) >= 3
 CUT_OFF = "incompletely reviewed: the model's answer was cut off, twice (raise [chat] max_tokens)"
 MIN_UNIT_TOKENS = 256  # a budget leaving less than this for code is a configuration error
 SAFETY_TOKENS = 16
@@ -90,7 +102,8 @@ class ReviewOptions:
     verify: bool = True  # the second pass; off: every finding counts as the first pass gave it
     verify_threshold: int = DEFAULT_THRESHOLD  # 0-10
     max_verify: int = DEFAULT_MAX_VERIFY
-    per_hunk: bool = False  # one hunk a request: more calls, less for a small model to read
+    # one hunk a request: more calls, less for a small model to read; None: auto
+    per_hunk: bool | None = None
 
 
 @dataclass
@@ -100,7 +113,8 @@ class ReviewRun:
     result: ReviewResult
     requests: int = 0
     failed_requests: int = 0
-    incomplete_requests: int = 0  # answers still cut off after a retry with more room
+    incomplete_requests: int = 0  # answers still cut off, with no finding closed
+    per_hunk: bool = False  # what the review did (``--per-hunk`` or auto)
     cut_findings: int = 0  # over --max-findings
     pairs: list[tuple[Finding, ReviewUnit]] = field(default_factory=list)  # first pass
 
@@ -112,7 +126,8 @@ class Asked:
 
     findings: list[tuple[Finding, ReviewUnit]]
     dropped: int
-    incomplete: bool = False
+    incomplete: bool = False  # cut off with no finding closed
+    truncated: bool = False  # cut off, the findings it closed kept
 
 
 def endpoint_of(client: ModelClient) -> str:
@@ -147,14 +162,13 @@ class Reviewer:
         counts = RememberedCounts(self.client.describe(), self.client.tokenizer, loop, self.cache)
         run = ReviewRun(ReviewResult(model=self.client.describe()))
         try:
-            units, skipped, reviewed = await self._units(files, source, counts)
+            run.per_hunk = self._per_hunk(files)
+            units, skipped, reviewed = await self._units(files, source, counts, run.per_hunk)
             run.result.skipped.extend(skipped)
 
             def packed() -> list[ReviewRequest]:
                 budget = self._data_budget(counts)
-                return pack(
-                    units, budget, lambda p: counts.count(path_text(p)), self.options.per_hunk
-                )
+                return pack(units, budget, lambda p: counts.count(path_text(p)), run.per_hunk)
 
             requests = await asyncio.to_thread(packed) if units else []
             counts.save()
@@ -173,6 +187,21 @@ class Reviewer:
 
     # ---- units ---------------------------------------------------------------------------
 
+    def _per_hunk(self, files: Sequence[FileDiff]) -> bool:
+        """One request per hunk, unless switched off, or (auto) unless the change has so many
+        hunks that their requests, retries and second-pass questions could pass
+        ``--max-requests``: a big change is packed, as before, rather than stopped (exit 13).
+
+        Shown one hunk at a time, a small model comments on that hunk's changed rows rather
+        than on whatever else the request held (README "How findings are checked").
+        """
+        if self.options.per_hunk is not None:
+            return self.options.per_hunk
+        hunks = sum(len(d.hunks) for d in files)
+        return hunks * AUTO_REQUESTS_PER_HUNK + self.options.max_verify <= (
+            self.options.limits.max_requests
+        )
+
     def _data_budget(self, tokenizer: Tokenizer) -> int:
         """Tokens a request may spend on data, once its fixed text is counted."""
         fixed = overhead_text(schema=self.client.schema_in_prompt)
@@ -183,6 +212,7 @@ class Reviewer:
         files: Sequence[FileDiff],
         source: ChangeSource,
         counts: Tokenizer,
+        per_hunk: bool,
     ) -> tuple[list[ReviewUnit], list[Skipped], dict[str, int]]:
         skipped: list[Skipped] = []
         candidates: list[FileDiff] = []
@@ -206,7 +236,7 @@ class Reviewer:
             return [], skipped, {}
         self.spending.check_files(len(candidates))
         contents = await asyncio.to_thread(source.read, [d.path for d in candidates])
-        builder = UnitBuilder(self.root, self.engine, separate=self.options.per_hunk)
+        builder = UnitBuilder(self.root, self.engine, separate=per_hunk)
 
         def prepare() -> list[PreparedFile]:
             """Parsing and definitions: no tokenizer needed, so it overlaps its loading."""
@@ -277,6 +307,8 @@ class Reviewer:
                 if asked.incomplete:
                     run.incomplete_requests += 1
                     incomplete.update(request.paths)
+                elif asked.truncated:
+                    run.result.truncated_requests += 1
             for path in request.paths:
                 pending[path] -= 1
                 if pending[path] == 0:
@@ -301,17 +333,20 @@ class Reviewer:
     async def _ask(self, request: ReviewRequest, run: ReviewRun) -> Asked | None:
         """One request's findings, from the cache or the model; None: no JSON, twice.
 
-        A cut-off answer is asked again with twice the room; still cut, its complete
-        findings are kept and the request is marked incomplete. Neither is cached.
+        A cut-off answer is asked again with twice the room, unless it was repeating
+        itself; still cut, its complete findings are kept and the request is truncated, or,
+        with none, incomplete. Neither is cached.
         """
         messages = build_messages(request)
+        grammar = not self.client.schema_in_prompt
         options = ChatOptions(
             max_tokens=self.options.max_tokens,
             temperature=self.options.temperature,
             json_schema=findings_schema(
                 request.paths,
-                # a grammar can end a looping list; a schema in the prompt stays as it was
-                max_items=None if self.client.schema_in_prompt else most_findings(request),
+                # a grammar can end a looping list or string; a schema in the prompt stays
+                max_items=most_findings(request) if grammar else None,
+                bounded=grammar,
             ),
         )
         model, endpoint = self.client.describe(), endpoint_of(self.client)
@@ -335,13 +370,17 @@ class Reviewer:
                 continue
             if answer.cut:
                 cut = answer
+                if looping(text):
+                    break  # greedy decoding would loop again, only longer
                 options = replace(options, max_tokens=options.max_tokens * 2)
                 continue
             if self.cache is not None:
                 self.cache.set(cache_key(digest), entry(model, endpoint, digest, text))
             return self._asked(answer, request, run)
         if cut is not None:
-            return self._asked(cut, request, run, incomplete=True)
+            asked = self._asked(cut, request, run, incomplete=not cut.entries)
+            asked.truncated = bool(cut.entries)
+            return asked
         return None
 
     def _asked(
