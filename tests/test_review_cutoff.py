@@ -3,8 +3,9 @@
 A small model sampled greedily can loop inside one JSON string until its answer is cut
 off at ``max_tokens`` (finish_reason "length"), and loop the same way when asked again
 with more room. Where the schema is a grammar its free strings are bounded; a cut-off
-answer keeps the findings it closed (counted as truncated, not exit 12); an answer cut
-off while repeating itself is not asked again. The model is the loopback server.
+answer keeps the findings it closed; one cut off while repeating itself is not asked
+again, and counted as truncated (not exit 12) when it closed findings before the loop.
+The model is the loopback server.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from tandem.review.ask import GRAMMAR_LENGTHS
-from tandem.review.run import LOOP_TAIL, looping
+from tandem.review.asking import LOOP_TAIL, looping
 from tandem.review.verify import REASON_LENGTH
 
 from modelserver import Behaviour
@@ -90,28 +91,28 @@ def test_a_grammar_bounds_every_free_string_of_an_answer(repo: Repo, review):
     assert "maxLength" not in json.dumps([b["response_format"] for b in bodies])
 
 
-def test_an_answer_cut_off_twice_keeps_the_findings_it_closed(repo: Repo, review):
-    """Not exit 12: the closed finding is reported (and fails the build), the request is
-    counted as truncated, and the cut answer is never cached."""
+def test_an_answer_cut_off_twice_keeps_its_closed_findings_and_stays_incomplete(repo: Repo, review):
+    """Not a loop, just long: the lost tail may hold the worst finding, so the request is
+    still incomplete (exit 12, or 1 when a closed finding fails the build), never cached."""
     cut = Behaviour(tokens=[cut_after_one(LONG[:300])], finish="length")
+    longer = Behaviour(tokens=[cut_after_one(LONG[:600])], finish="length")
     with ReviewModel() as server:
-        server.enqueue(cut, Behaviour(tokens=[cut_after_one(LONG[:600])], finish="length"))
-        out = review(repo, server, "--base", "main", "--format", "json", "--fail-on", "error",
-                     "--no-verify")  # fmt: skip
-        assert out.code == 1, out.stderr
+        server.enqueue(cut, longer)
+        out = review(repo, server, "--base", "main", "--format", "json", "--no-verify")
+        assert out.code == 12, out.stderr
         assert [r.body["max_tokens"] for r in server.review_requests()] == [1024, 2048]
         report = out.report
         assert [(f["line"], f["rule"]) for f in report["findings"]] == [(2, "index-error")]
-        assert report["skipped"] == [] and report["summary"]["truncated_requests"] == 1
-        assert "1 of 1 review requests were cut off twice: the findings they closed are " in (
-            out.stderr
-        )
+        assert [s["path"] for s in report["skipped"]] == ["app/pick.py"]
+        assert report["summary"]["truncated_requests"] == 0
+        server.enqueue(cut, longer)
+        out = review(repo, server, "--base", "main", "--format", "json", "--no-verify",
+                     "--fail-on", "error")  # fmt: skip
+        assert out.code == 1, out.stderr
         # Never cached: a rerun asks again, and a complete answer then is taken.
-        server.respond = lambda files, body: answer()
         again = review(repo, server, "--base", "main", "--format", "json", "--fail-on", "error")
         assert again.code == 0, again.stderr
-        assert again.report["summary"]["truncated_requests"] == 0
-        assert len(server.review_requests()) == 3
+        assert len(server.review_requests()) == 5
 
 
 def test_a_cut_off_answer_with_nothing_closed_is_still_exit_12(repo: Repo, review):
@@ -137,6 +138,8 @@ def test_an_answer_cut_off_while_looping_is_not_asked_again(repo: Repo, review):
         summary = out.report["summary"]
         assert (summary["truncated_requests"], summary["demoted_findings"]) == (1, 1)
         assert [f["severity"] for f in out.report["findings"]] == ["info"]
+        assert out.report["skipped"] == []
+        assert "1 of 1 review requests were cut off while the model repeated itself" in out.stderr
 
 
 def test_a_loop_is_told_from_an_answer_that_ran_long():

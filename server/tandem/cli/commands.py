@@ -361,7 +361,8 @@ async def run_review(args: argparse.Namespace) -> int:
         )
     if run.result.truncated_requests and not args.quiet:
         print(f"tandem: {run.result.truncated_requests} of {run.requests} review requests were "
-              "cut off twice: the findings they closed are reported", file=sys.stderr)  # fmt: skip
+              "cut off while the model repeated itself: the findings they closed are reported",
+              file=sys.stderr)  # fmt: skip
     return review_exit_code(
         run.failed_requests,
         run.result.fails(args.fail_on),

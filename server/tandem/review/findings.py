@@ -67,7 +67,7 @@ class ReviewResult:
     verified_findings: int = 0  # the second pass confirmed them
     verify_requests: int = 0  # second-pass questions asked of the model (not cached)
     verification: bool = False  # the second pass ran: only verified findings fail a build
-    truncated_requests: int = 0  # answers cut off twice: the findings they closed were kept
+    truncated_requests: int = 0  # answers cut off in a loop: the findings they closed kept
 
     def counts(self) -> dict[str, int]:
         return {s: sum(1 for f in self.findings if f.severity == s) for s in SEVERITIES}
@@ -117,5 +117,5 @@ def checks_phrase(result: ReviewResult) -> str:
     if result.verification:
         parts.append(f"{result.verified_findings} verified, {result.demoted_findings} demoted")
     if result.truncated_requests:
-        parts.append(f"{result.truncated_requests} answers cut off (the findings they closed kept)")
+        parts.append(f"{result.truncated_requests} answers cut off looping (closed findings kept)")
     return ", ".join(parts)
