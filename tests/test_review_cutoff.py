@@ -150,6 +150,14 @@ def test_a_loop_is_told_from_an_answer_that_ran_long():
     assert not looping("short")
     prose = " ".join(f"finding {i} on line {i * 7} says a different thing" for i in range(40))
     assert not looping(prose)
+    # Findings of the same shape, cut where each of them starts alike: no loop.
+    several = [dict(CLOSED, line=n, message=f"message number {n}") for n in (2, 3, 4)]
+    whole = json.dumps({"findings": several}, indent=2)
+    cut_at = whole.rindex('"line": ') + len('"line": ')
+    assert whole[:cut_at].count(whole[cut_at - LOOP_TAIL : cut_at]) == 3
+    assert not looping(whole[:cut_at])
+    # The same finding over and over is one.
+    assert looping(json.dumps({"findings": [CLOSED] * 4}, indent=2)[:-10])
 
 
 # Three hunks: a function with two far apart, and another function.

@@ -35,15 +35,27 @@ from tandem.review.trace import Trace
 from tandem.review.units import ReviewUnit
 
 ASKS = 2  # an answer that is not JSON, or cut off, is asked once more
-LOOP_TAIL = 48  # characters: the end of a cut answer seen twice before it is a loop
+LOOP_TAIL = 48  # characters: the shortest repeating end of a cut answer that is a loop
+MAX_PERIOD = 1000  # characters: the longest piece whose repeats are looked for
 
 
 def looping(text: str) -> bool:
-    """Whether a cut-off answer ends repeating itself: its last ``LOOP_TAIL`` characters
-    occur twice before. Sampled greedily, a model asked again with more room writes the
-    same tokens again, so the retry would only loop for longer."""
-    tail = text.rstrip()[-LOOP_TAIL:]
-    return len(tail) == LOOP_TAIL and text.count(tail) >= 3
+    """Whether a cut-off answer ends repeating itself: one piece three times back to back
+    (at least ``LOOP_TAIL`` characters in all). Sampled greedily, a model asked again with
+    more room writes the same tokens again, so the retry would only loop for longer.
+
+    Back to back: the JSON around each finding ("path": ..., "line": ...) comes back in
+    every answer of several findings, with other text between, and is no loop.
+    """
+    end = text.rstrip()
+    for period in range(1, min(MAX_PERIOD, len(end) // 3) + 1):
+        span = max(3 * period, LOOP_TAIL)
+        if span > len(end):
+            break
+        tail = end[-span:]
+        if tail[period:] == tail[:-period]:
+            return True
+    return False
 
 
 def endpoint_of(client: ModelClient) -> str:
