@@ -184,7 +184,8 @@ def test_per_hunk_is_the_default_unless_the_hunks_could_pass_the_request_cap(
     tmp_path: Path, review
 ):
     """Three hunks: three requests by default; packed (one request) when three hunks, a
-    retry each and the second-pass questions could pass --max-requests; the flags win."""
+    retry each and the second-pass questions could pass --max-requests or
+    --max-total-tokens; the flags win."""
     repo = pull_request(tmp_path / "repo", {"jobs.py": LONG_OLD}, {"jobs.py": LONG_NEW})
     counted = {}
     for label, args in {
@@ -193,6 +194,9 @@ def test_per_hunk_is_the_default_unless_the_hunks_could_pass_the_request_cap(
         "auto, enough room": ("--max-requests", "46"),
         "--no-per-hunk": ("--no-per-hunk",),
         "--per-hunk near the cap": ("--per-hunk", "--max-requests", "45"),
+        # 46 asks of 2048 prompt tokens and 1024 answer tokens each: 141,312 tokens
+        "auto, near the token cap": ("--max-total-tokens", "141311"),
+        "auto, enough tokens": ("--max-total-tokens", "141312"),
     }.items():
         with ReviewModel() as server:
             out = review(repo, server, "--base", "main", "--format", "json", *args,
@@ -205,4 +209,6 @@ def test_per_hunk_is_the_default_unless_the_hunks_could_pass_the_request_cap(
         "auto, enough room": 3,
         "--no-per-hunk": 1,
         "--per-hunk near the cap": 3,
+        "auto, near the token cap": 1,
+        "auto, enough tokens": 3,
     }

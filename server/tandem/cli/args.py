@@ -184,7 +184,7 @@ def _review_parser(sub: argparse._SubParsersAction) -> None:
                    help="one model request per hunk (its enclosing function shown): more "
                    "requests, and less for a small model to read at once (default: per hunk "
                    "unless the change has so many hunks that the requests could pass "
-                   "--max-requests)")  # fmt: skip
+                   "--max-requests or --max-total-tokens)")  # fmt: skip
     p.add_argument("--no-verify", action="store_true",
                    help="skip the second pass: faster, and every finding counts for --fail-on "
                    "as the first pass gave it")  # fmt: skip

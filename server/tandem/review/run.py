@@ -154,17 +154,19 @@ class Reviewer:
     def _per_hunk(self, files: Sequence[FileDiff]) -> bool:
         """One request per hunk, unless switched off, or (auto) unless the change has so many
         hunks that their requests, retries and second-pass questions could pass
-        ``--max-requests``: a big change is packed, as before, rather than stopped (exit 13).
+        ``--max-requests`` or ``--max-total-tokens`` (each counted at its whole prompt budget
+        and answer allowance): a big change is packed, as before, rather than stopped
+        (exit 13).
 
         Shown one hunk at a time, a small model comments on that hunk's changed rows rather
         than on whatever else the request held (README "How findings are checked").
         """
         if self.options.per_hunk is not None:
             return self.options.per_hunk
-        hunks = sum(len(d.hunks) for d in files)
-        return hunks * AUTO_REQUESTS_PER_HUNK + self.options.max_verify <= (
-            self.options.limits.max_requests
-        )
+        asks = sum(len(d.hunks) for d in files) * AUTO_REQUESTS_PER_HUNK + self.options.max_verify
+        limits = self.options.limits
+        tokens = asks * (self.options.budget + self.options.max_tokens)
+        return asks <= limits.max_requests and tokens <= limits.max_tokens
 
     def _data_budget(self, tokenizer: Tokenizer) -> int:
         """Tokens a request may spend on data, once its fixed text is counted."""
