@@ -140,6 +140,9 @@ def test_an_answer_cut_off_while_looping_is_not_asked_again(repo: Repo, review):
         assert [f["severity"] for f in out.report["findings"]] == ["info"]
         assert out.report["skipped"] == []
         assert "1 of 1 review requests were cut off while the model repeated itself" in out.stderr
+        server.enqueue(Behaviour(tokens=[cut_after_one()], finish="length"))  # never cached
+        text = review(repo, server, "--base", "main", "--format", "text")
+        assert "1 answer cut off looping (closed findings kept)" in text.stdout + text.stderr
 
 
 def test_a_loop_is_told_from_an_answer_that_ran_long():

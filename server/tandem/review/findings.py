@@ -117,5 +117,6 @@ def checks_phrase(result: ReviewResult) -> str:
     if result.verification:
         parts.append(f"{result.verified_findings} verified, {result.demoted_findings} demoted")
     if result.truncated_requests:
-        parts.append(f"{result.truncated_requests} answers cut off looping (closed findings kept)")
+        n = result.truncated_requests
+        parts.append(f"{n} answer{'s' * (n != 1)} cut off looping (closed findings kept)")
     return ", ".join(parts)
