@@ -47,6 +47,7 @@ class Behaviour:
     huge_shape: str = "events"  # "events": many small well-formed events; "token": one
     # event holding one enormous token; "line": one line with no end and no framing
     reply: Callable[[Any], list[str]] | None = None  # the pieces, computed from the body
+    finish: str = "stop"  # an OpenAI stream's last finish_reason: "length" when cut at max_tokens
 
 
 @dataclass
@@ -276,7 +277,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 return
             self._chunk(_frame(event(token, False), ndjson))
-        self._chunk(_frame(event("", True), ndjson))
+        last = event("", True)
+        for choice in last.get("choices", []):
+            choice["finish_reason"] = b.finish
+        self._chunk(_frame(last, ndjson))
         if not ndjson and not rec.path.endswith(("/infill", "/completion")):
             self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")

@@ -84,7 +84,7 @@ def test_valid_answer_findings_skips_and_request(server: ReviewModel, repo: Repo
 
 
 def test_the_view_holds_the_enclosing_function_and_used_definitions(server, repo: Repo, review):
-    out = review(repo, server, "--base", "main", "--format", "json")
+    out = review(repo, server, "--no-per-hunk", "--base", "main", "--format", "json")
     assert out.code == 0, out.stderr
     texts = [user_message(r.body) for r in server.review_requests()]
     cart = next(t for t in texts if "File: app/cart.py" in t)
@@ -129,7 +129,7 @@ def test_invalid_entries_are_dropped_and_counted(server: ReviewModel, repo: Repo
         return json.dumps({"findings": entries}) if "app/cart.py" in files else answer()
 
     server.respond = respond
-    out = review(repo, server, "--base", "main", "--format", "json")
+    out = review(repo, server, "--no-per-hunk", "--base", "main", "--format", "json")
     assert out.code == 0, out.stderr
     assert len(out.report["findings"]) == 1
     assert out.report["summary"]["dropped_findings"] == 4
@@ -150,7 +150,7 @@ def test_findings_on_unchanged_lines_move_or_drop(server: ReviewModel, repo: Rep
         )
 
     server.respond = respond
-    out = review(repo, server, "--base", "main", "--format", "json")
+    out = review(repo, server, "--no-per-hunk", "--base", "main", "--format", "json")
     assert out.code == 0, out.stderr
     found = out.report["findings"]
     # "moved" lands on the changed line, but quotes the unchanged one it named: ruled out.
@@ -165,7 +165,9 @@ def test_injected_instruction_is_fenced_and_the_checks_still_apply(server, repo:
     everywhere = [finding(p, first_changed(repo, p), rule="everywhere") for p in REVIEWED]
     server.respond = lambda files, body: answer(*everywhere)
 
-    out = review(repo, server, "--base", "main", "--format", "json", "--concurrency", "1")
+    out = review(
+        repo, server, "--no-per-hunk", "--base", "main", "--format", "json", "--concurrency", "1"
+    )
     assert out.code == 0, out.stderr
     requests = server.review_requests()
     text = next(user_message(r.body) for r in requests if "app/cart.py" in request_files(r.body))
@@ -262,11 +264,13 @@ def test_text_format_and_no_findings_exit_0(server: ReviewModel, repo: Repo, rev
         return answer(finding("app/cart.py", line, "error", rule="x", message="m"))
 
     server.respond = respond
-    out = review(repo, server, "--base", "main", "--fail-on", "error")
+    out = review(repo, server, "--no-per-hunk", "--base", "main", "--fail-on", "error")
     assert out.code == 1
     assert f"app/cart.py:{line}: error: m [x]" in out.stdout
     server.respond = lambda files, body: answer()
-    out = review(repo, server, "--base", "main", "--fail-on", "info", "--head", "HEAD~1")
+    out = review(
+        repo, server, "--no-per-hunk", "--base", "main", "--fail-on", "info", "--head", "HEAD~1"
+    )
     assert out.code == 0, out.stderr
 
 

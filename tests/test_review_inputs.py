@@ -105,7 +105,9 @@ def test_diff_without_the_files_reviews_the_hunks(
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "change.diff").write_text(repo.git("diff", "main", "feature"), encoding="utf-8")
-    out = review(Repo(elsewhere), server, "--diff", "change.diff", "--format", "json")
+    out = review(
+        Repo(elsewhere), server, "--no-per-hunk", "--diff", "change.diff", "--format", "json"
+    )
     assert out.code == 0, out.stderr
     texts = [user_message(r.body) for r in server.review_requests()]
     cart = next(t for t in texts if "File: app/cart.py" in t)

@@ -161,7 +161,7 @@ def test_per_hunk_asks_one_request_per_hunk_showing_only_its_own_changed_rows(
         return answer(*(finding("jobs.py", int(n), "info") for n in shown))
 
     with ReviewModel(on_every_changed_row) as server:
-        whole = review(repo, server, "--base", "main", "--format", "json")
+        whole = review(repo, server, "--base", "main", "--format", "json", "--no-per-hunk")
         assert whole.code == 0, whole.stderr
         assert len(server.review_requests()) == 1  # one small file: one request
     with ReviewModel(on_every_changed_row) as server:

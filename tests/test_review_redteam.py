@@ -189,8 +189,8 @@ def test_the_key_never_goes_to_an_endpoint_a_file_in_the_change_chose(tmp_path: 
         repo.write("app/handler.py", EVAL)
         repo.commit("point the reviewer elsewhere")
 
-        out = review(repo, ours, "--base", "main", "--format", "json", "--fail-on", "error",
-                     TANDEM_API_KEY=KEY)  # fmt: skip
+        out = review(repo, ours, "--no-per-hunk", "--base", "main", "--format", "json",
+                     "--fail-on", "error", TANDEM_API_KEY=KEY)  # fmt: skip
         assert out.code == 1, out.stderr
         assert theirs.requests == []
         assert [r.headers["authorization"] for r in ours.review_requests()] == [f"Bearer {KEY}"]

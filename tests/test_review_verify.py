@@ -219,11 +219,15 @@ def test_second_pass_is_cached_capped_and_counted_against_the_caps(
     server: ReviewModel, repo: Repo, review, tmp_path: Path
 ):
     server.respond = by_file([real(repo), real(repo, "warning", rule="second")])
-    first = review(repo, server, "--base", "main", "--format", "json", "--max-verify", "1")
+    first = review(
+        repo, server, "--no-per-hunk", "--base", "main", "--format", "json", "--max-verify", "1"
+    )
     assert len(server.verify_requests()) == 1
     by_rule = {f["rule"]: f["verified"] for f in first.report["findings"]}
     assert by_rule == {"wrong-total": True, "second": False}  # the most severe is asked first
-    again = review(repo, server, "--base", "main", "--format", "json", "--max-verify", "1")
+    again = review(
+        repo, server, "--no-per-hunk", "--base", "main", "--format", "json", "--max-verify", "1"
+    )
     assert len(server.verify_requests()) == 1  # not one more
     assert again.report["summary"]["model_requests"] == 0
     assert again.report["findings"] == first.report["findings"]
@@ -231,8 +235,9 @@ def test_second_pass_is_cached_capped_and_counted_against_the_caps(
     asked = len(server.review_requests())
     assert asked == 2  # one per file with findings or not: the plan of the capped run
     before = len(server.requests)
-    capped = review(repo, server, "--base", "main", "--format", "json", "--fail-on", "error",
-                    "--max-requests", "2", TANDEM_CACHE_DIR=str(tmp_path / "fresh"))  # fmt: skip
+    capped = review(repo, server, "--no-per-hunk", "--base", "main", "--format", "json",
+                    "--fail-on", "error", "--max-requests", "2",
+                    TANDEM_CACHE_DIR=str(tmp_path / "fresh"))  # fmt: skip
     assert capped.code == 0, capped.stderr
     assert [f["verified"] for f in capped.report["findings"]] == [False, False]
     assert len(server.requests) - before == 2
@@ -314,7 +319,8 @@ def test_a_miscounted_line_moves_onto_the_row_its_quote_copies(
         real(repo, line=500, end_line=500, rule="outside-the-code-shown"),
         real(repo, line=elsewhere, end_line=elsewhere, rule="nowhere", quote="total = 0"),
     ])  # fmt: skip
-    out = review(repo, server, "--base", "main", "--format", "json", "--fail-on", "error",
+    out = review(repo, server, "--no-per-hunk", "--base", "main", "--format", "json",
+                 "--fail-on", "error",
                  "--trace", str(repo.path.parent / "trace.jsonl"))  # fmt: skip
     assert out.code == 1, out.stderr
     lines = {f["rule"]: f["line"] for f in out.report["findings"]}

@@ -180,9 +180,11 @@ def _review_parser(sub: argparse._SubParsersAction) -> None:
         help=f"exit 0, not {exits.INCOMPLETE}, when an answer was cut off (its files are still "
         "listed)",
     )
-    p.add_argument("--per-hunk", action="store_true",
+    p.add_argument("--per-hunk", action=argparse.BooleanOptionalAction, default=None,
                    help="one model request per hunk (its enclosing function shown): more "
-                   "requests, and less for a small model to read at once")  # fmt: skip
+                   "requests, and less for a small model to read at once (default: per hunk "
+                   "unless the change has so many hunks that the requests could pass "
+                   "--max-requests or --max-total-tokens)")  # fmt: skip
     p.add_argument("--no-verify", action="store_true",
                    help="skip the second pass: faster, and every finding counts for --fail-on "
                    "as the first pass gave it")  # fmt: skip

@@ -359,6 +359,10 @@ async def run_review(args: argparse.Namespace) -> int:
             + (" (--allow-incomplete)" if args.allow_incomplete else ""),
             file=sys.stderr,
         )
+    if run.result.truncated_requests and not args.quiet:
+        print(f"tandem: {run.result.truncated_requests} of {run.requests} review requests were "
+              "cut off while the model repeated itself: the findings they closed are reported",
+              file=sys.stderr)  # fmt: skip
     return review_exit_code(
         run.failed_requests,
         run.result.fails(args.fail_on),

@@ -91,29 +91,43 @@ this shape: {"findings": [{"path": "...", "line": 1, "end_line": 1, "quote": "..
 "... or null"}]}"""
 
 
-def findings_schema(paths: tuple[str, ...] = (), max_items: int | None = None) -> dict[str, Any]:
+# Where the schema is a grammar, the longest each free string of a finding may be. A small
+# model sampled greedily can loop inside one string ("... is not a valid ... is not a valid
+# ...") until the whole answer is cut off, with no finding closed: the grammar ends the
+# string at this length instead, and the next field follows. Each bound is far above what
+# the instructions ask for (one line of code; one or two sentences; a short fix).
+GRAMMAR_LENGTHS = {"quote": 240, "rule": MAX_RULE, "message": 480, "suggestion": 480}
+
+
+def findings_schema(
+    paths: tuple[str, ...] = (), max_items: int | None = None, bounded: bool = False
+) -> dict[str, Any]:
     """The answer's JSON schema; ``paths`` limits "path" to the request's files.
 
     Every property is required and ``suggestion`` may be null, as OpenAI's strict
     structured outputs demand; the parser still accepts a missing suggestion.
-    ``max_items`` caps the list, for providers that compile the schema to a grammar
-    (``most_findings``).
+    ``max_items`` caps the list and ``bounded`` the free strings (``GRAMMAR_LENGTHS``),
+    for providers that compile the schema to a grammar (``most_findings``).
     """
     path: dict[str, Any] = {"type": "string"}
     if paths:
         path["enum"] = list(paths)
+
+    def text(name: str, kind: Any = "string") -> dict[str, Any]:
+        return {"type": kind, "maxLength": GRAMMAR_LENGTHS[name]} if bounded else {"type": kind}
+
     item = {
         "type": "object",
         "properties": {
             "path": path,
             "line": {"type": "integer"},
             "end_line": {"type": "integer"},
-            "quote": {"type": "string"},
+            "quote": text("quote"),
             "kind": {"type": "string", "enum": list(KINDS)},
             "severity": {"type": "string", "enum": ["error", "warning", "info"]},
-            "rule": {"type": "string"},
-            "message": {"type": "string"},
-            "suggestion": {"type": ["string", "null"]},
+            "rule": text("rule"),
+            "message": text("message"),
+            "suggestion": text("suggestion", ["string", "null"]),
         },
         "required": list(FIELDS),
         "additionalProperties": False,

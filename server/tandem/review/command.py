@@ -37,7 +37,7 @@ async def review(
     quiet: bool = False,
     checks: Checks | None = None,
     trace: Trace = NO_TRACE,
-    per_hunk: bool = False,
+    per_hunk: bool | None = None,
 ) -> ReviewRun:
     """Review ``inputs``: ``ReviewerFailed`` or ``ReviewConfigError`` when it cannot."""
     settings = inputs.settings

@@ -67,6 +67,7 @@ class ReviewResult:
     verified_findings: int = 0  # the second pass confirmed them
     verify_requests: int = 0  # second-pass questions asked of the model (not cached)
     verification: bool = False  # the second pass ran: only verified findings fail a build
+    truncated_requests: int = 0  # answers cut off in a loop: the findings they closed kept
 
     def counts(self) -> dict[str, int]:
         return {s: sum(1 for f in self.findings if f.severity == s) for s in SEVERITIES}
@@ -87,6 +88,7 @@ class ReviewResult:
             "demoted_findings": self.demoted_findings,
             "verified_findings": self.verified_findings,
             "verify_requests": self.verify_requests,
+            "truncated_requests": self.truncated_requests,
             "model": self.model,
         }
 
@@ -114,4 +116,7 @@ def checks_phrase(result: ReviewResult) -> str:
         parts.append(f"{count} ruled out ({reason})")
     if result.verification:
         parts.append(f"{result.verified_findings} verified, {result.demoted_findings} demoted")
+    if result.truncated_requests:
+        n = result.truncated_requests
+        parts.append(f"{n} answer{'s' * (n != 1)} cut off looping (closed findings kept)")
     return ", ".join(parts)

@@ -4,11 +4,11 @@ Requests run at most ``concurrency`` at a time. Each answer is cached (diskcache
 ``cache_dir/review``) under a key of the model, the endpoint and the exact request, so a
 rerun on the same diff asks nothing and a diff that changed one hunk asks again only for
 the request that holds it (token counts are remembered too: a rerun loads no tokenizer).
-Answers that are not JSON are asked once more and never cached; an answer cut off
-mid-JSON is asked again with twice the room, and if still cut its request is reported
-incomplete (never cached). A model that cannot be reached ends the review (exit 3), so
-CI can tell a broken reviewer from bad code. Files, requests and tokens are capped
-(``limits``); findings are capped too, the most severe kept.
+Each request is asked by ``asking`` (its retries, and answers that were cut off or
+looped). A model that cannot be reached ends the review (exit 3), so CI can tell a
+broken reviewer from bad code.
+Files, requests and tokens are capped (``limits``); findings are capped too, the most
+severe kept.
 
 Before anything is reported, findings without evidence or ruled out are dropped
 (``evidence``), and with ``verify`` every error and warning left is put to the model
@@ -20,30 +20,20 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tandem.cache import CompletionCache
 from tandem.context.engine import ContextEngine
-from tandem.models.base import ChatOptions, ModelClient, collect
+from tandem.models.base import ModelClient
 from tandem.models.errors import ModelError
 from tandem.models.tokens import Tokenizer
 from tandem.review import exits
-from tandem.review.answers import answer_of, cache_key, entry, prompt_digest
-from tandem.review.ask import (
-    Answer,
-    build_messages,
-    check_findings,
-    findings_schema,
-    most_findings,
-    overhead_text,
-    parse_answer,
-    path_text,
-)
+from tandem.review.ask import overhead_text, path_text
+from tandem.review.asking import Asker, endpoint_of
 from tandem.review.context import PreparedFile, UnitBuilder
 from tandem.review.counts import RememberedCounts
 from tandem.review.diff import FileDiff, FileFilter, content_reason, skip_reason
-from tandem.review.evidence import screen, unit_of
 from tandem.review.findings import RANK, Finding, ReviewResult, Skipped, checks_phrase
 from tandem.review.limits import (
     DEFAULT_MAX_FINDINGS,
@@ -59,7 +49,7 @@ from tandem.review.trace import NO_TRACE, Trace
 from tandem.review.units import ReviewUnit
 from tandem.review.verify import Verifier
 
-ASKS = 2  # an answer that is not JSON, or cut off, is asked once more
+AUTO_REQUESTS_PER_HUNK = 2  # auto per-hunk: a hunk's request and its retry
 CUT_OFF = "incompletely reviewed: the model's answer was cut off, twice (raise [chat] max_tokens)"
 MIN_UNIT_TOKENS = 256  # a budget leaving less than this for code is a configuration error
 SAFETY_TOKENS = 16
@@ -90,7 +80,8 @@ class ReviewOptions:
     verify: bool = True  # the second pass; off: every finding counts as the first pass gave it
     verify_threshold: int = DEFAULT_THRESHOLD  # 0-10
     max_verify: int = DEFAULT_MAX_VERIFY
-    per_hunk: bool = False  # one hunk a request: more calls, less for a small model to read
+    # one hunk a request: more calls, less for a small model to read; None: auto
+    per_hunk: bool | None = None
 
 
 @dataclass
@@ -100,24 +91,10 @@ class ReviewRun:
     result: ReviewResult
     requests: int = 0
     failed_requests: int = 0
-    incomplete_requests: int = 0  # answers still cut off after a retry with more room
+    incomplete_requests: int = 0  # answers still cut off (not a loop after closed findings)
+    per_hunk: bool = False  # what the review did (``--per-hunk`` or auto)
     cut_findings: int = 0  # over --max-findings
     pairs: list[tuple[Finding, ReviewUnit]] = field(default_factory=list)  # first pass
-
-
-@dataclass
-class Asked:
-    """One request's outcome: checked findings (with their units), entries dropped, and
-    whether it was cut."""
-
-    findings: list[tuple[Finding, ReviewUnit]]
-    dropped: int
-    incomplete: bool = False
-
-
-def endpoint_of(client: ModelClient) -> str:
-    """The URL a client sends to (part of every cache entry), or "" when it has none."""
-    return str(getattr(getattr(client, "endpoint", None), "base_url", ""))
 
 
 class Reviewer:
@@ -140,6 +117,8 @@ class Reviewer:
         self.engine = engine
         self.progress = progress or Progress(quiet=True)
         self.spending = Spending(options.limits, options.budget)
+        self.asker = Asker(client, cache, self.spending, trace, options.max_tokens,
+                           options.temperature, options.evidence)  # fmt: skip
 
     async def review(self, files: Sequence[FileDiff], source: ChangeSource) -> ReviewRun:
         """Review ``files``; a failing model (or its tokenizer) raises ``ReviewerFailed``."""
@@ -147,14 +126,13 @@ class Reviewer:
         counts = RememberedCounts(self.client.describe(), self.client.tokenizer, loop, self.cache)
         run = ReviewRun(ReviewResult(model=self.client.describe()))
         try:
-            units, skipped, reviewed = await self._units(files, source, counts)
+            run.per_hunk = self._per_hunk(files)
+            units, skipped, reviewed = await self._units(files, source, counts, run.per_hunk)
             run.result.skipped.extend(skipped)
 
             def packed() -> list[ReviewRequest]:
                 budget = self._data_budget(counts)
-                return pack(
-                    units, budget, lambda p: counts.count(path_text(p)), self.options.per_hunk
-                )
+                return pack(units, budget, lambda p: counts.count(path_text(p)), run.per_hunk)
 
             requests = await asyncio.to_thread(packed) if units else []
             counts.save()
@@ -173,6 +151,23 @@ class Reviewer:
 
     # ---- units ---------------------------------------------------------------------------
 
+    def _per_hunk(self, files: Sequence[FileDiff]) -> bool:
+        """One request per hunk, unless switched off, or (auto) unless the change has so many
+        hunks that their requests, retries and second-pass questions could pass
+        ``--max-requests`` or ``--max-total-tokens`` (each counted at its whole prompt budget
+        and answer allowance): a big change is packed, as before, rather than stopped
+        (exit 13).
+
+        Shown one hunk at a time, a small model comments on that hunk's changed rows rather
+        than on whatever else the request held (README "How findings are checked").
+        """
+        if self.options.per_hunk is not None:
+            return self.options.per_hunk
+        asks = sum(len(d.hunks) for d in files) * AUTO_REQUESTS_PER_HUNK + self.options.max_verify
+        limits = self.options.limits
+        tokens = asks * (self.options.budget + self.options.max_tokens)
+        return asks <= limits.max_requests and tokens <= limits.max_tokens
+
     def _data_budget(self, tokenizer: Tokenizer) -> int:
         """Tokens a request may spend on data, once its fixed text is counted."""
         fixed = overhead_text(schema=self.client.schema_in_prompt)
@@ -183,6 +178,7 @@ class Reviewer:
         files: Sequence[FileDiff],
         source: ChangeSource,
         counts: Tokenizer,
+        per_hunk: bool,
     ) -> tuple[list[ReviewUnit], list[Skipped], dict[str, int]]:
         skipped: list[Skipped] = []
         candidates: list[FileDiff] = []
@@ -206,7 +202,7 @@ class Reviewer:
             return [], skipped, {}
         self.spending.check_files(len(candidates))
         contents = await asyncio.to_thread(source.read, [d.path for d in candidates])
-        builder = UnitBuilder(self.root, self.engine, separate=self.options.per_hunk)
+        builder = UnitBuilder(self.root, self.engine, separate=per_hunk)
 
         def prepare() -> list[PreparedFile]:
             """Parsing and definitions: no tokenizer needed, so it overlaps its loading."""
@@ -265,7 +261,7 @@ class Reviewer:
 
         async def one(request: ReviewRequest) -> None:
             async with gate:
-                asked = await self._ask(request, run)
+                asked = await self.asker.ask(request, run.result)
             if asked is None:
                 run.failed_requests += 1
                 failed.update(request.paths)
@@ -277,6 +273,8 @@ class Reviewer:
                 if asked.incomplete:
                     run.incomplete_requests += 1
                     incomplete.update(request.paths)
+                elif asked.truncated:
+                    run.result.truncated_requests += 1
             for path in request.paths:
                 pending[path] -= 1
                 if pending[path] == 0:
@@ -297,62 +295,6 @@ class Reviewer:
             run.result.skipped.append(Skipped(path, CUT_OFF))
         run.result.files_reviewed = len(answered)
         run.result.hunks_reviewed = sum(hunks[p] for p in answered)
-
-    async def _ask(self, request: ReviewRequest, run: ReviewRun) -> Asked | None:
-        """One request's findings, from the cache or the model; None: no JSON, twice.
-
-        A cut-off answer is asked again with twice the room; still cut, its complete
-        findings are kept and the request is marked incomplete. Neither is cached.
-        """
-        messages = build_messages(request)
-        options = ChatOptions(
-            max_tokens=self.options.max_tokens,
-            temperature=self.options.temperature,
-            json_schema=findings_schema(
-                request.paths,
-                # a grammar can end a looping list; a schema in the prompt stays as it was
-                max_items=None if self.client.schema_in_prompt else most_findings(request),
-            ),
-        )
-        model, endpoint = self.client.describe(), endpoint_of(self.client)
-        digest = prompt_digest(model, endpoint, messages, options)
-        if self.cache is not None:
-            cached = answer_of(self.cache.get(cache_key(digest)), model, endpoint, digest)
-            answer = parse_answer(cached) if cached is not None else None
-            if answer is not None and not answer.cut:
-                run.result.cached_requests += 1
-                self.trace.answer(request.paths, cached or "", cached=True)
-                return self._asked(answer, request, run)
-        cut = None
-        for _ in range(ASKS):
-            if not self.spending.spend(options.max_tokens):
-                break  # a cost cap: this request gets no more asks
-            run.result.model_requests += 1
-            text = await collect(self.client.chat(messages, options))
-            self.trace.answer(request.paths, text, cached=False)
-            answer = parse_answer(text)
-            if answer is None:
-                continue
-            if answer.cut:
-                cut = answer
-                options = replace(options, max_tokens=options.max_tokens * 2)
-                continue
-            if self.cache is not None:
-                self.cache.set(cache_key(digest), entry(model, endpoint, digest, text))
-            return self._asked(answer, request, run)
-        if cut is not None:
-            return self._asked(cut, request, run, incomplete=True)
-        return None
-
-    def _asked(
-        self, answer: Answer, request: ReviewRequest, run: ReviewRun, incomplete: bool = False
-    ) -> Asked:
-        """The answer's findings after the checks and, unless switched off, the evidence rules."""
-        findings, dropped = check_findings(answer, request, self.trace)
-        if self.options.evidence:
-            return Asked(screen(findings, request, run.result, self.trace), dropped, incomplete)
-        pairs = [(f, u) for f in findings if (u := unit_of(f, request)) is not None]
-        return Asked(pairs, dropped + len(findings) - len(pairs), incomplete)
 
     async def _verify(self, run: ReviewRun) -> None:
         """The second pass over the first pass's findings (each asked once, duplicates aside)."""

@@ -53,13 +53,20 @@ Answer with only a JSON object: {"verdict": "confirm" or "reject", "confidence":
 (how sure you are of your verdict), "reason": "one sentence"}"""
 
 
-def verdict_schema() -> dict[str, Any]:
+REASON_LENGTH = 480  # where the schema is a grammar: a looping reason still ends
+
+
+def verdict_schema(bounded: bool = False) -> dict[str, Any]:
+    """The verdict's schema; ``bounded`` caps the reason where the schema is a grammar."""
+    reason: dict[str, Any] = {"type": "string"}
+    if bounded:
+        reason["maxLength"] = REASON_LENGTH
     return {
         "type": "object",
         "properties": {
             "verdict": {"type": "string", "enum": ["confirm", "reject"]},
             "confidence": {"type": "integer", "minimum": 0, "maximum": 10},
-            "reason": {"type": "string"},
+            "reason": reason,
         },
         "required": ["verdict", "confidence", "reason"],
         "additionalProperties": False,
@@ -171,7 +178,9 @@ class Verifier:
     ) -> Verdict | None:
         messages = build_messages(finding, unit)
         options = ChatOptions(
-            max_tokens=ANSWER_TOKENS, temperature=self.temperature, json_schema=verdict_schema()
+            max_tokens=ANSWER_TOKENS,
+            temperature=self.temperature,
+            json_schema=verdict_schema(bounded=not self.client.schema_in_prompt),
         )
         model = self.client.describe()
         digest = prompt_digest(model, self.endpoint, messages, options)
