@@ -163,8 +163,9 @@ class Session:
         def work() -> None:
             try:
                 assert snapshot.tree is not None and snapshot.language is not None
-                engine.resolved_imports(snapshot.language, snapshot.tree, path, snapshot.text)
-                engine.top_level_names(str(path), snapshot.tree, snapshot.language)
+                spec, tree, generation = snapshot.language, snapshot.tree, snapshot.generation
+                engine.resolved_imports(spec, tree, path, snapshot.text, generation)
+                engine.top_level_names(str(path), tree, spec, generation)
             except Exception as exc:  # the first request will meet it and report it
                 log.info("preparing %s failed: %s", uri, exc)
 
@@ -419,7 +420,16 @@ def snapshot_cursor(snapshot: Snapshot, offset: int) -> Cursor:
     path = Path(uri_path(snapshot.uri))
     unknown = snapshot.reason is not None and snapshot.reason.why is Why.UNKNOWN_LANGUAGE
     syntax = snapshot.parsed or unknown
-    return Cursor(snapshot.text, offset, path, snapshot.language, snapshot.tree, syntax)
+    return Cursor(
+        snapshot.text,
+        offset,
+        path,
+        snapshot.language,
+        snapshot.tree,
+        syntax,
+        generation=snapshot.generation,
+        change=snapshot.change,
+    )
 
 
 def _ms(started: float) -> float:
