@@ -25,8 +25,30 @@ from tandem.context.tags import TopLevelNames, top_level_names
 
 from test_tags import CASES
 
-PIECES = ['"', "'", "/*", "*/", "\n", "}", "{", "(", ")", "def ", "class K:\n", "x", "# ", "`",
-          "import ", "from a import (", "\\\n", "use ", "#include <x>\n", "im", "port", " "]  # fmt: skip
+PIECES = [
+    '"',
+    "'",
+    "/*",
+    "*/",
+    "\n",
+    "}",
+    "{",
+    "(",
+    ")",
+    "def ",
+    "class K:\n",
+    "x",
+    "# ",
+    "`",
+    "import ",
+    "from a import (",
+    "\\\n",
+    "use ",
+    "#include <x>\n",
+    "im",
+    "port",
+    " ",
+]
 
 
 def _range(snap, start: int, end: int):
@@ -152,8 +174,29 @@ def test_the_span_of_several_changes_covers_every_difference(text, edits):
 
 
 IMPORT_PIECES = st.sampled_from(
-    ["import os", "from a import (", "b,", ")", "x = 1", "  ", "\\", "im", "port", "fr", "om",
-     "# import", "ximport", "(", "[", "]", "use x;", "\n", "\n", "\n", "é"]  # fmt: skip
+    [
+        "import os",
+        "from a import (",
+        "b,",
+        ")",
+        "x = 1",
+        "  ",
+        "\\",
+        "im",
+        "port",
+        "fr",
+        "om",
+        "# import",
+        "ximport",
+        "(",
+        "[",
+        "]",
+        "use x;",
+        "\n",
+        "\n",
+        "\n",
+        "é",
+    ]
 )
 
 
