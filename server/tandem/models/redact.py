@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from tandem.models.pem import pem_spans
+from tandem.models.line_rules import line_local
+from tandem.models.pem import key_line, pem_spans
 from tandem.models.secret_rules import (
     NAME_HINTS,
     OWN_RULES,
@@ -119,7 +120,46 @@ def _rule_spans(rule: Rule, text: str) -> list[tuple[int, int, str]]:
 
 
 def find_secrets(text: str) -> list[Finding]:
-    """The secrets in ``text``, in order, overlapping finds merged into one."""
+    """The secrets in ``text``, in order, overlapping finds merged into one.
+
+    Line by line where that finds the same (``line_rules``), each line's finds kept: a
+    prompt differs from the last by a keystroke, so most of its lines were read before
+    (issue 12, fifth round). The rules that can match across a line end still read all of
+    it, and private keys too when a line looks like a key's or "PRIVATE KEY" occurs.
+    """
+    if len(text) < 8:
+        return []
+    local = _local_rules()
+    lines = text.split("\n")
+    finds = [_line_finds(line) for line in lines]
+    found: set[str] = set().union(*[f.hints for f in finds if f.hints])
+    by_rule: dict[int, list[tuple[int, int, str]]] = {}
+    assigned: list[tuple[int, int, str]] = []
+    key_lines = False
+    at = 0
+    for line, f in zip(lines, finds, strict=True):
+        if f.spans:
+            for index, start, end, kind in f.spans:
+                by_rule.setdefault(index, []).append((start + at, end + at, kind))
+        if f.assigned:
+            assigned.extend((start + at, end + at, kind) for start, end, kind in f.assigned)
+        key_lines = key_lines or f.key_line
+        at += len(line) + 1
+    spans: list[tuple[int, int, str]] = []
+    for index, rule in enumerate(rules()):
+        if not rule.hints or not found.isdisjoint(rule.hints):
+            if local[index]:
+                spans.extend(by_rule.get(index, ()))
+            else:
+                spans.extend(_rule_spans(rule, text))
+    if key_lines or "PRIVATE KEY" in text:  # else pem_spans finds nothing (pem.key_line)
+        spans.extend(pem_spans(text))
+    spans.extend(assigned)
+    return _findings(text, spans)
+
+
+def find_secrets_whole(text: str) -> list[Finding]:
+    """``find_secrets`` reading the whole text with every rule: what the lines must equal."""
     if len(text) < 8:
         return []
     lowered = text.lower()
@@ -131,6 +171,10 @@ def find_secrets(text: str) -> list[Finding]:
     spans.extend(pem_spans(text))
     for start, end in _hint_lines(text, lowered):
         spans.extend((s + start, e + start, k) for s, e, k in assignment_spans(text[start:end]))
+    return _findings(text, spans)
+
+
+def _findings(text: str, spans: list[tuple[int, int, str]]) -> list[Finding]:
     merged: list[list[Any]] = []
     for start, end, kind in sorted(spans, key=lambda s: (s[0], s[0] - s[1])):
         if merged and start < merged[-1][1]:
@@ -138,6 +182,54 @@ def find_secrets(text: str) -> list[Finding]:
             continue
         merged.append([start, end, kind])
     return [Finding(kind, start, end, text[start:end]) for start, end, kind in merged]
+
+
+@dataclass(frozen=True, slots=True)
+class _LineFinds:
+    """One line's share of ``find_secrets``: the rule hints in it, the finds of every
+    line-local rule (whether or not its hints occur in the text: that is decided per
+    text), and the secret values assigned to secret-like names."""
+
+    hints: frozenset[str]
+    spans: tuple[tuple[int, int, int, str], ...]  # (rule index, start, end, kind)
+    assigned: tuple[tuple[int, int, str], ...]
+    key_line: bool  # a private key's body line (``pem.key_line``)
+
+
+LINES_KEPT = 8192  # lines whose finds are kept (~2 MB); all are forgotten when full
+_lines: dict[str, _LineFinds] = {}
+_no_hints: frozenset[str] = frozenset()
+
+
+def _line_finds(line: str) -> _LineFinds:
+    kept = _lines.get(line)
+    if kept is not None:
+        return kept
+    lowered = line.lower()
+    hints = frozenset(hint for hint in _all_hints() if hint in lowered) or _no_hints
+    all_rules, local = rules(), _local_rules()
+    spans = tuple(
+        (index, start, end, kind)
+        for index, rule in enumerate(all_rules)
+        if local[index]
+        for start, end, kind in _rule_spans(rule, line)
+    )
+    # The lines _hint_lines picks: a secret-like name, matched as it matches it.
+    named = _NAME_HINT_LOWER.search(lowered) if line.isascii() else _NAME_HINT.search(line)
+    assigned = tuple(assignment_spans(line)) if named else ()
+    finds = _LineFinds(hints, spans, assigned, key_line(line))
+    if len(_lines) >= LINES_KEPT:
+        _lines.clear()
+    _lines[line] = finds
+    return finds
+
+
+@lru_cache(maxsize=1)
+def _local_rules() -> tuple[bool, ...]:
+    """Per rule, whether it runs line by line (``line_rules.line_local``)."""
+    if any("\n" in hint for hint in _all_hints()):
+        return tuple(False for _ in rules())  # a hint across lines: all whole-text
+    return tuple(line_local(rule.pattern, rule.extend) for rule in rules())
 
 
 @lru_cache(maxsize=512)
