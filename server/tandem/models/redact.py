@@ -22,9 +22,11 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 from tandem.models.line_rules import line_local
@@ -131,7 +133,7 @@ def find_secrets(text: str) -> list[Finding]:
         return []
     local = _local_rules()
     lines = text.split("\n")
-    finds = [_line_finds(line) for line in lines]
+    finds = _line_finds(lines)
     found: set[str] = set().union(*[f.hints for f in finds if f.hints])
     by_rule: dict[int, list[tuple[int, int, str]]] = {}
     assigned: list[tuple[int, int, str]] = []
@@ -201,27 +203,46 @@ _lines: dict[str, _LineFinds] = {}
 _no_hints: frozenset[str] = frozenset()
 
 
-def _line_finds(line: str) -> _LineFinds:
-    kept = _lines.get(line)
-    if kept is not None:
-        return kept
-    lowered = line.lower()
-    hints = frozenset(hint for hint in _all_hints() if hint in lowered) or _no_hints
-    all_rules, local = rules(), _local_rules()
-    spans = tuple(
-        (index, start, end, kind)
-        for index, rule in enumerate(all_rules)
-        if local[index]
-        for start, end, kind in _rule_spans(rule, line)
-    )
-    # The lines _hint_lines picks: a secret-like name, matched as it matches it.
-    named = _NAME_HINT_LOWER.search(lowered) if line.isascii() else _NAME_HINT.search(line)
-    assigned = tuple(assignment_spans(line)) if named else ()
-    finds = _LineFinds(hints, spans, assigned, key_line(line))
-    if len(_lines) >= LINES_KEPT:
+def _line_finds(lines: list[str]) -> list[_LineFinds]:
+    """Each line's finds, those of lines not seen before read all at once."""
+    finds = [_lines.get(line) for line in lines]
+    if None in finds:
+        new = list(dict.fromkeys(line for line, f in zip(lines, finds, strict=True) if f is None))
+        _read_new(new)
+        finds = [f if f is not None else _lines[line] for line, f in zip(lines, finds, strict=True)]
+    return finds  # type: ignore[return-value]
+
+
+def _read_new(new: list[str]) -> None:
+    """The finds of lines not seen before, kept. Each line-local rule runs once over the
+    lines joined (in the join it finds what it finds in each line: ``line_rules``), not
+    once a line: a new file's prompt is all new lines."""
+    joined = "\n".join(new)
+    starts = list(accumulate((len(line) + 1 for line in new[:-1]), initial=0))
+    lowered = joined.lower()
+    present = [hint for hint in _all_hints() if hint in lowered]  # no hint holds a "\n"
+    spans: list[list[tuple[int, int, int, str]]] = [[] for _ in new]
+    for index, rule in enumerate(rules()):
+        if _local_rules()[index]:
+            for start, end, kind in _rule_spans(rule, joined):
+                i = bisect_right(starts, start) - 1
+                spans[i].append((index, start - starts[i], end - starts[i], kind))
+    # The lines _hint_lines picks: a secret-like name, matched as it matches it (on an
+    # ASCII line, IGNORECASE matches what the lowered pattern does).
+    ascii = joined.isascii()
+    hits = _NAME_HINT_LOWER.finditer(lowered) if ascii else _NAME_HINT.finditer(joined)
+    named = {bisect_right(starts, hit.start()) - 1 for hit in hits}
+    if len(_lines) + len(new) > LINES_KEPT:
         _lines.clear()
-    _lines[line] = finds
-    return finds
+    for i, line in enumerate(new):
+        lowered_line = line.lower() if present else ""
+        hints = frozenset(h for h in present if h in lowered_line) if present else _no_hints
+        _lines[line] = _LineFinds(
+            hints or _no_hints,
+            tuple(spans[i]),
+            tuple(assignment_spans(line)) if i in named else (),
+            len(line) >= 64 and key_line(line),  # a key line's core has 64-72 characters
+        )
 
 
 @lru_cache(maxsize=1)
