@@ -23,10 +23,12 @@ os.environ["TANDEM_STAGES"] = "1"  # before tandem.stages is imported
 import argparse
 import asyncio
 import cProfile
+import gc
 import logging
 import pstats
 import re
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +36,17 @@ from pathlib import Path
 from editor_latency import TYPED, big_source, make_workspace
 from lsp_latency import ModelServerProcess, server_env
 
+PER_REQUEST: list[float] = []
+GC_PAUSES: dict[int, list[float]] = {0: [], 1: [], 2: []}
+_gc_started: list[float] = []
+
+
+def on_gc(phase: str, info: dict[str, int]) -> None:
+    """The collector's pauses during the timed requests, per generation."""
+    if phase == "start":
+        _gc_started[:] = [time.perf_counter()]
+    elif _gc_started:
+        GC_PAUSES[info["generation"]].append((time.perf_counter() - _gc_started[0]) * 1000)
 STAGE = re.compile(r"([^|:]+?) (\d+\.\d+)(?: \||$)")
 
 
@@ -81,6 +94,9 @@ async def run(ns: argparse.Namespace) -> None:
             session.start()
             assert session.workspace.index is not None
             session.workspace.index.wait(300)
+            await session._warming  # as tandem serve is, once idle (editor_latency.py)
+            modules = set(sys.modules)
+            gc.callbacks.append(on_gc)
             profile = cProfile.Profile() if ns.profile else None
             if ns.open:
                 cpu = await open_files(session, root, ns.open, profile)
@@ -88,12 +104,22 @@ async def run(ns: argparse.Namespace) -> None:
             else:
                 cpu = await typing(session, root, ns.lines, ns.keystrokes, profile)
                 count = ns.keystrokes
+            gc.callbacks.remove(on_gc)
             await session.close()
+            late = sorted(set(sys.modules) - modules)
     finally:
         model.stop()
     timed = handler.lines[-count:]
     print(f"CPU ms a request (process_time): {cpu * 1000 / count:.2f}  ({count} requests)")
     print(f"load average: {os.getloadavg()[0]:.2f}")
+    print(f"CPU ms per request, slowest five: {sorted(PER_REQUEST, reverse=True)[:5]}")
+    print(f"modules first imported by the timed requests: {late}")
+    for generation, pauses in GC_PAUSES.items():
+        if pauses:
+            print(
+                f"gc generation {generation}: {len(pauses)} collections, median "
+                f"{statistics.median(pauses):.2f} ms, max {max(pauses):.2f} ms"
+            )
     for name, value in medians(timed).items():
         print(f"  {name:<34} {value:7.3f}")
     if profile is not None:
@@ -102,6 +128,8 @@ async def run(ns: argparse.Namespace) -> None:
         stats.sort_stats("cumulative").print_stats(ns.profile)
         for name in ns.callees:
             stats.print_callees(name)
+        for name in ns.callers:
+            stats.print_callers(name)
 
 
 async def typing(session, root: Path, lines: int, keystrokes: int, profile) -> float:
@@ -128,9 +156,11 @@ async def typing(session, root: Path, lines: int, keystrokes: int, profile) -> f
             profile.enable()
         session.documents.change(uri, version, [(((line, col), (line, col)), char)])
         answer = await session.inline(uri, line, col + 1)
+        session.after_answer()  # as the server does once the answer is written
         if profile is not None:
             profile.disable()
         cpu += time.process_time() - started
+        PER_REQUEST.append(round((time.process_time() - started) * 1000, 1))
         if answer is None or answer.source != "model":
             raise SystemExit(f"keystroke at {line}:{col} was not a model call: {answer}")
         version += 1
@@ -154,9 +184,11 @@ async def open_files(session, root: Path, n: int, profile) -> float:
         session.documents.open(uri, text, "python", 1)
         session.prepare_opened(uri)
         answer = await session.inline(uri, line, len("    adjusted = subtotal"))
+        session.after_answer()
         if profile is not None:
             profile.disable()
         cpu += time.process_time() - started
+        PER_REQUEST.append(round((time.process_time() - started) * 1000, 1))
         if answer is None or answer.source != "model":
             raise SystemExit(f"{path.name} was not a model call: {answer}")
         session.documents.close(uri)
@@ -171,6 +203,7 @@ def main() -> None:
     parser.add_argument("--open", type=int, default=0, help="scenario (a): this many files")
     parser.add_argument("--profile", type=int, default=0, help="print the top N functions")
     parser.add_argument("--callees", nargs="*", default=[], help="with --profile: of these")
+    parser.add_argument("--callers", nargs="*", default=[], help="with --profile: of these")
     asyncio.run(run(parser.parse_args()))
 
 
