@@ -229,3 +229,31 @@ def test_import_words_cover_every_language_with_a_resolver():
     from tandem.context.imports import RESOLVERS
 
     assert set(RESOLVERS) <= set(IMPORT_WORDS)
+
+
+def test_imported_definitions_drop_a_file_excluded_after_they_were_kept(tmp_path):
+    """The imports without their excluded files are kept with the resolved imports; an
+    exclusion added later (``Exclusions.forget``) applies at the very next request."""
+    from tandem.context.engine import ContextEngine, Cursor
+    from tandem.models.tokens import PieceTokenizer
+
+    (tmp_path / "alpha.py").write_text("def from_alpha(x):\n    return x + 1\n")
+    (tmp_path / "beta.py").write_text("def from_beta(x):\n    return x * 2\n")
+    main = tmp_path / "main.py"
+    text = "from alpha import from_alpha\nfrom beta import from_beta\n\nfrom_alpha(from_beta(1))\n"
+    main.write_text(text)
+    engine = ContextEngine(tmp_path)
+    tokenizer = PieceTokenizer("pieces")
+
+    def quoted(eng: ContextEngine) -> list[str]:
+        cursor = eng.parse(Cursor(text, len(text), main))
+        parts = eng.candidates(cursor, tokenizer).definitions
+        return sorted(part.path for part in parts)
+
+    assert quoted(engine) == ["alpha.py", "beta.py"]
+    assert quoted(engine) == quoted(ContextEngine(tmp_path))  # kept: as a fresh engine
+    engine.exclusions.forget(["beta.py"])
+    assert quoted(engine) == ["alpha.py"]
+    fresh = ContextEngine(tmp_path)
+    fresh.exclusions.forget(["beta.py"])
+    assert quoted(engine) == quoted(fresh)
