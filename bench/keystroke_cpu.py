@@ -110,6 +110,9 @@ async def run(ns: argparse.Namespace) -> None:
     finally:
         model.stop()
     timed = handler.lines[-count:]
+    if ns.open:
+        print(f"first request: {timed[0]}")
+        print(f"last request:  {timed[-1]}")
     print(f"CPU ms a request (process_time): {cpu * 1000 / count:.2f}  ({count} requests)")
     print(f"load average: {os.getloadavg()[0]:.2f}")
     print(f"CPU ms per request, slowest five: {sorted(PER_REQUEST, reverse=True)[:5]}")
@@ -183,6 +186,7 @@ async def open_files(session, root: Path, n: int, profile) -> float:
             profile.enable()
         session.documents.open(uri, text, "python", 1)
         session.prepare_opened(uri)
+        await asyncio.sleep(0)  # the server reads the request a loop turn later: prepared
         answer = await session.inline(uri, line, len("    adjusted = subtotal"))
         session.after_answer()
         if profile is not None:

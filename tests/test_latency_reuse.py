@@ -239,6 +239,7 @@ def test_the_raw_clients_of_the_floor_make_the_same_exchanges(tmp_path):
 
 
 def test_an_opened_document_has_its_imports_and_names_ready_before_any_request(tmp_path):
+    from tandem import workspace as workspace_module
     from tandem.config import load_settings
     from tandem.context.imports import resolve_imports
     from tandem.session import Session
@@ -275,5 +276,9 @@ def test_an_opened_document_has_its_imports_and_names_ready_before_any_request(t
     assert imports == resolve_imports(spec, tree, main, tmp_path.resolve())
     assert [f.name for imp in imports for f in imp.files] == ["alpha.py"]
     assert str(main) in engine.top_level_names._last
+    # the imported file was judged and parsed too (fifth round), and the language's
+    # queries compiled
+    assert [p.name for p in engine.files._items] == ["alpha.py"]
+    assert "python" in workspace_module._warmed
     # an excluded document (a .env in a tab) is not read for anything
     assert not any(".env" in key[0] for key in engine._imports)

@@ -139,8 +139,9 @@ class Session:
         self.events.apply(apply, what, size)
 
     def prepare_opened(self, uri: str) -> None:
-        """Do a new document's first-request work now: its imports resolved and its
-        top-level names read, at the loop's next turn once its didOpen is applied.
+        """Do a new document's first-request work now: its imports resolved (their files
+        judged and parsed) and its top-level names read, at the loop's next turn once its
+        didOpen is applied.
 
         An editor opens a file well before the first keystroke in it, so the first
         request finds both ready (2-3 ms of it on a 300-line file, issue 12); no delay is
@@ -164,8 +165,8 @@ class Session:
             try:
                 assert snapshot.tree is not None and snapshot.language is not None
                 spec, tree, generation = snapshot.language, snapshot.tree, snapshot.generation
-                engine.resolved_imports(spec, tree, path, snapshot.text, generation)
-                engine.top_level_names(str(path), tree, spec, generation)
+                self.workspace.warm_up_language(spec)  # its queries, if not yet compiled
+                engine.prepare(spec, tree, path, snapshot.text, generation)
             except Exception as exc:  # the first request will meet it and report it
                 log.info("preparing %s failed: %s", uri, exc)
 

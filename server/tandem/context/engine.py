@@ -227,6 +227,18 @@ class ContextEngine:
             )
         ]
 
+    def prepare(
+        self, spec: LanguageSpec, tree: ts.Tree, path: Path, source: str, generation: int = 0
+    ) -> None:
+        """A document's first-request work, ahead of its first request (an editor opens a
+        file well before typing in it): its imports resolved, judged and their files
+        parsed, its top-level names read."""
+        imports = self.resolved_imports(spec, tree, path, source, generation)
+        for imp in self._allowed_imports(path, imports):
+            for file in imp.files:
+                self.files.get(file)
+        self.top_level_names(str(path), tree, spec, generation)
+
     def _allowed_imports(self, path: Path, imports: Sequence[Import]) -> list[Import]:
         """``imports`` without their excluded files; for the same resolved imports (kept
         by ``resolved_imports``) and the same verdicts, the list made last time (one
