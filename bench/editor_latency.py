@@ -5,6 +5,7 @@ Run from the project root::
     .venv/bin/python bench/editor_latency.py              # scenarios a-c, breakdown, growth
     .venv/bin/python bench/editor_latency.py --no-growth  # scenarios a-c and the breakdown
     .venv/bin/python bench/editor_latency.py --runs 3     # medians of three runs per figure
+    .venv/bin/python bench/editor_latency.py --floor-only # the floor table alone
 
 ``tandem serve`` runs in its own process over stdio, driven by pytest-lsp's
 ``LanguageClient`` (what an editor sends: initialize, didOpen, didChange,
@@ -32,7 +33,9 @@ breakdown is the server's own ``TANDEM_STAGES=1`` log of scenario (b). Growth: t
 100/1,000/10,000-file workspaces, with added latency and RSS. The floor
 (``latency_floor.py``): a bare pygls server's round trip and a bare httpx request's added
 time, measured after the scenarios on the same machine, and both again by clients of raw
-bytes (pipes, a socket): what of the floor is the measuring side's own work.
+bytes (pipes, a socket): what of the floor is the measuring side's own work; and by
+asyncio alone (an asyncio-streams HTTP client, a bare asyncio JSON-RPC server): what of it
+is the event loop's and what the libraries'.
 """
 
 from __future__ import annotations

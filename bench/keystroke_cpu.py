@@ -116,6 +116,10 @@ async def run(ns: argparse.Namespace) -> None:
     print(f"CPU ms a request (process_time): {cpu * 1000 / count:.2f}  ({count} requests)")
     print(f"load average: {os.getloadavg()[0]:.2f}")
     print(f"CPU ms per request, slowest five: {sorted(PER_REQUEST, reverse=True)[:5]}")
+    if ns.slowest:
+        order = sorted(range(len(PER_REQUEST)), key=PER_REQUEST.__getitem__, reverse=True)
+        for k in order[: ns.slowest]:
+            print(f"  #{k} {PER_REQUEST[k]} ms CPU: {timed[k]}")
     print(f"modules first imported by the timed requests: {late}")
     for generation, pauses in GC_PAUSES.items():
         if pauses:
@@ -208,6 +212,7 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, help="print the top N functions")
     parser.add_argument("--callees", nargs="*", default=[], help="with --profile: of these")
     parser.add_argument("--callers", nargs="*", default=[], help="with --profile: of these")
+    parser.add_argument("--slowest", type=int, default=0, help="stage lines of the N slowest")
     asyncio.run(run(parser.parse_args()))
 
 

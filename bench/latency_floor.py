@@ -13,7 +13,8 @@ barest client or server of the same libraries:
   server's own time for that request, as the scenarios count them.
 
 The sum of their medians is the floor: what an editor would wait over the model's time
-with a server that did no work of its own.
+with a server that did no work of its own. Each is measured again by clients of raw bytes
+(what is the measuring side's) and through asyncio alone (what is the event loop's).
 """
 
 from __future__ import annotations
