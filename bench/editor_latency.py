@@ -334,8 +334,11 @@ async def floor_table(model: ModelServerProcess, ns: argparse.Namespace) -> str:
         env = server_env(model.url, Path(tmp) / "scratch")
         rpc = await pygls_round_trips(Path(tmp), big_source(300), ns.keystrokes, env)
         raw = raw_round_trips(Path(tmp), big_source(300), ns.keystrokes, env)
+        pygls_loop = raw_round_trips(
+            Path(tmp), big_source(300), ns.keystrokes, env, server="pygls-loop"
+        )
         loop_only = raw_round_trips(
-            Path(tmp), big_source(300), ns.keystrokes, env, bare_asyncio=True
+            Path(tmp), big_source(300), ns.keystrokes, env, server="asyncio"
         )
     http = await httpx_added(model, body, ns.keystrokes // 2)
     streams = await asyncio_added(model, body, ns.keystrokes // 2)
@@ -353,6 +356,7 @@ async def floor_table(model: ModelServerProcess, ns: argparse.Namespace) -> str:
     # And what of each is the event loop (fifth round): asyncio alone, no pygls / no httpx.
     for label, v in (
         ["  same pygls server, client of raw bytes on the pipes (no pytest-lsp)", raw],
+        ["  same pygls server reading its pipe as Tandem does, raw-bytes client", pygls_loop],
         ["  bare asyncio server (connect_read_pipe, no pygls), raw-bytes client", loop_only],
         ["  same fake model server, asyncio streams client (no httpx)", streams],
         ["  same fake model server, client of raw bytes on a socket (no httpx)", bare],

@@ -20,6 +20,7 @@ with a server that did no work of its own. Each is measured again by clients of 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import subprocess
@@ -206,6 +207,35 @@ def asyncio_server() -> None:
     asyncio.run(main())
 
 
+PYGLS_LOOP_FLAG = "--pygls-loop-server"
+
+
+def pygls_loop_server() -> None:
+    """``lsp_latency``'s bare pygls server reading its pipe the way Tandem's server does
+    (``connection.pipe_reader`` on the loop, ``framing.read_messages`` and
+    ``body_handler``, pygls's ``StdoutWriter``) instead of pygls's ``start_io`` (a read on
+    a thread per chunk): what is left of pygls's share is its message handling."""
+    import threading
+
+    from pygls.io_ import StdoutWriter
+
+    from tandem.lsp.connection import pipe_reader
+    from tandem.lsp.framing import body_handler, read_messages
+
+    server = lsp_latency.baseline_server(start=False)
+    server._stop_event = threading.Event()
+    server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+    handle = body_handler(server.protocol, lambda exc: None)
+
+    async def main() -> None:
+        piped = await pipe_reader(sys.stdin.buffer)
+        assert piped is not None, "run with a pipe on stdin"
+        await read_messages(piped, handle, server._stop_event.is_set)
+
+    with contextlib.suppress(BrokenPipeError, SystemExit):
+        asyncio.run(main())
+
+
 def _frame(message: dict[str, Any]) -> bytes:
     data = json.dumps(message).encode()
     return f"Content-Length: {len(data)}\r\n\r\n".encode() + data
@@ -226,14 +256,17 @@ def _read_message(stream: Any) -> dict[str, Any]:
 
 
 def raw_round_trips(
-    root: Path, text: str, keystrokes: int, env: dict[str, str], *, bare_asyncio: bool = False
+    root: Path, text: str, keystrokes: int, env: dict[str, str], *, server: str = "pygls"
 ) -> list[float]:
     """``pygls_round_trips`` by a client of bytes on a pipe instead of pytest-lsp's: what
     the bare pygls server and the pipes cost without the measuring client's own work.
-    ``bare_asyncio``: against ``asyncio_server`` instead (no pygls)."""
-    command = [sys.executable, lsp_latency.__file__, BASELINE_FLAG]
-    if bare_asyncio:
-        command = [sys.executable, __file__, ASYNCIO_SERVER_FLAG]
+    ``server``: "pygls" (``start_io``), "pygls-loop" (``pygls_loop_server``: Tandem's way
+    of reading) or "asyncio" (``asyncio_server``: no pygls)."""
+    command = {
+        "pygls": [sys.executable, lsp_latency.__file__, BASELINE_FLAG],
+        "pygls-loop": [sys.executable, __file__, PYGLS_LOOP_FLAG],
+        "asyncio": [sys.executable, __file__, ASYNCIO_SERVER_FLAG],
+    }[server]
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     assert proc.stdin is not None and proc.stdout is not None
     send, stream = proc.stdin, proc.stdout
@@ -288,5 +321,7 @@ def raw_round_trips(
 if __name__ == "__main__":
     if sys.argv[1:] == [ASYNCIO_SERVER_FLAG]:
         asyncio_server()
+    elif sys.argv[1:] == [PYGLS_LOOP_FLAG]:
+        pygls_loop_server()
     else:
-        raise SystemExit(f"usage: {sys.argv[0]} {ASYNCIO_SERVER_FLAG} (a child of the bench)")
+        raise SystemExit(f"usage: {sys.argv[0]} {ASYNCIO_SERVER_FLAG}|{PYGLS_LOOP_FLAG}")

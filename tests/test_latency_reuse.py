@@ -231,6 +231,15 @@ def test_the_raw_clients_of_the_floor_make_the_same_exchanges(tmp_path):
         env = server_env(model.url, tmp_path / "scratch")
         trips = latency_floor.raw_round_trips(tmp_path, "x = 1\n" * 20, 5, env)
         assert len(trips) == 5 and all(ms > 0 for ms in trips)
+        # asyncio alone (fifth round): the same request through asyncio's streams, and
+        # the pygls server reading as Tandem does, and a server of asyncio alone, each
+        # answering every keystroke
+        streamed = asyncio.run(latency_floor.asyncio_added(model, body, 4))
+        assert len(streamed) == 4 and model.count() == 14
+        assert all(model.body(i) == body for i in range(7, 14))
+        for server in ("pygls-loop", "asyncio"):
+            trips = latency_floor.raw_round_trips(tmp_path, "x = 1\n" * 20, 5, env, server=server)
+            assert len(trips) == 5 and all(ms > 0 for ms in trips), server
     finally:
         model.stop()
 
