@@ -223,23 +223,30 @@ def _follow(old: _Names, tree: ts.Tree, spec: LanguageSpec, change: TextChange) 
                 counts[name] = left
             else:
                 del counts[name]
-    # A tree cursor, not ``Node.first_named_child_for_byte``: that one crashes the process
-    # when no child ends after the byte (py-tree-sitter 0.26).
-    walker = tree.root_node.walk()
-    more = walker.goto_first_child_for_byte(max(lo - 1, 0)) is not None
-    while more:
-        node = walker.node
-        if node.start_byte > hi:
-            break
+    # The first top-level node that ends at or after ``lo``, by halving over the root's
+    # named children: ``Node.first_named_child_for_byte`` crashes the process when no child
+    # ends after the byte, and ``TreeCursor.goto_first_child_for_byte`` misses a child
+    # whose leading whitespace holds the byte (py-tree-sitter 0.26).
+    root = tree.root_node
+    low, high = 0, root.named_child_count
+    while low < high:
+        middle = (low + high) // 2
+        child = root.named_child(middle)
+        if child is not None and child.end_byte < lo:
+            low = middle + 1
+        else:
+            high = middle
+    node = root.named_child(low) if low < root.named_child_count else None
+    while node is not None and node.start_byte <= hi:
         kind = node.kind_id
-        if node.is_named and node.end_byte >= lo and (kind in wrappers or kind in defining):
+        if kind in wrappers or kind in defining:
             found = _node_names(node, kind in wrappers, defining, name_field)
             starts.append(node.start_byte)
             ends.append(node.end_byte)
             found_all.append(found)
             for name in found:
                 counts[name] = counts.get(name, 0) + 1
-        more = walker.goto_next_sibling()
+        node = node.next_named_sibling
     starts.extend(start + delta for start in old.starts[last:])
     ends.extend(end + delta for end in old.ends[last:])
     found_all.extend(old.found[last:])
