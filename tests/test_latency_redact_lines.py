@@ -135,3 +135,17 @@ def test_the_kept_lines_are_bounded():
     for k in range(redact.LINES_KEPT + 10):
         find_secrets(f"value_{k} = compute({k}, rate)\nother = {k}")
     assert len(redact._lines) <= redact.LINES_KEPT
+
+
+def test_threads_clearing_the_kept_lines_still_get_every_find(monkeypatch):
+    """Several threads redacting at once while the kept lines are cleared again and again
+    (a bound of 16 lines): each gets the whole-text finds, never an error."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(redact, "LINES_KEPT", 16)
+    rng = random.Random(3)
+    texts = ["\n".join(rng.sample(CORPUS_LINES, 8) + rng.sample(CODE, 8)) for _ in range(120)]
+    expected = [find_secrets_whole(text) for text in texts]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(find_secrets, texts))
+    assert got == expected

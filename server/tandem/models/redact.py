@@ -210,15 +210,15 @@ def _line_finds(lines: list[str]) -> list[_LineFinds]:
     finds = [_lines.get(line) for line in lines]
     if None in finds:
         new = list(dict.fromkeys(line for line, f in zip(lines, finds, strict=True) if f is None))
-        _read_new(new)
-        finds = [f if f is not None else _lines[line] for line, f in zip(lines, finds, strict=True)]
+        read = _read_new(new)  # (not from _lines: another thread may clear it meanwhile)
+        finds = [f if f is not None else read[line] for line, f in zip(lines, finds, strict=True)]
     return finds  # type: ignore[return-value]
 
 
-def _read_new(new: list[str]) -> None:
-    """The finds of lines not seen before, kept. Each line-local rule runs once over the
-    lines joined (in the join it finds what it finds in each line: ``line_rules``), not
-    once a line: a new file's prompt is all new lines."""
+def _read_new(new: list[str]) -> dict[str, _LineFinds]:
+    """The finds of lines not seen before, kept and returned. Each line-local rule runs
+    once over the lines joined (in the join it finds what it finds in each line:
+    ``line_rules``), not once a line: a new file's prompt is all new lines."""
     joined = "\n".join(new)
     starts = list(accumulate((len(line) + 1 for line in new[:-1]), initial=0))
     lowered = joined.lower()
@@ -234,17 +234,20 @@ def _read_new(new: list[str]) -> None:
     ascii = joined.isascii()
     hits = _NAME_HINT_LOWER.finditer(lowered) if ascii else _NAME_HINT.finditer(joined)
     named = {bisect_right(starts, hit.start()) - 1 for hit in hits}
-    if len(_lines) + len(new) > LINES_KEPT:
-        _lines.clear()
+    read: dict[str, _LineFinds] = {}
     for i, line in enumerate(new):
         lowered_line = line.lower() if present else ""
         hints = frozenset(h for h in present if h in lowered_line) if present else _no_hints
-        _lines[line] = _LineFinds(
+        read[line] = _LineFinds(
             hints or _no_hints,
             tuple(spans[i]),
             tuple(assignment_spans(line)) if i in named else (),
             len(line) >= 64 and key_line(line),  # a key line's core has 64-72 characters
         )
+    if len(_lines) + len(read) > LINES_KEPT:
+        _lines.clear()
+    _lines.update(read)
+    return read
 
 
 @lru_cache(maxsize=1)
