@@ -262,3 +262,10 @@ def test_imported_definitions_drop_a_file_excluded_after_they_were_kept(tmp_path
     fresh = ContextEngine(tmp_path)
     fresh.exclusions.forget(["beta.py"])
     assert quoted(engine) == quoted(fresh)
+
+
+@given(st.text(alphabet="a\r\n é", max_size=40))
+def test_line_ends_made_lf_as_by_replacing_every_crlf(text):
+    from tandem.context.postprocess import lf
+
+    assert lf(text) == text.replace("\r\n", "\n")
