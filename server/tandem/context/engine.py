@@ -50,6 +50,9 @@ from tandem.stages import stage
 SNIPPET_QUERY_LINES = 20
 IMPORTS_TTL = 5.0  # seconds a file's resolved imports are reused while its import lines stay
 IMPORTS_KEPT = 32  # files whose resolved imports are kept
+# Per file: the resolved imports, the exclusion verdicts' (id, version), those imports
+# without their excluded files.
+_Allowed = tuple[Sequence[Import], tuple[int, int], list[Import]]
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ class ContextEngine:
         self.import_lines = ImportLines()  # per file, following each edit
         self._imports: OrderedDict[tuple[str, str, str], tuple[float, list[Import]]] = OrderedDict()
         self._imports_lock = threading.Lock()
-        self._allowed: OrderedDict[str, tuple[Sequence[Import], int, list[Import]]] = OrderedDict()
+        self._allowed: OrderedDict[str, _Allowed] = OrderedDict()
         # The workspace's rules; by default the index's exclude setting, so that both leave
         # out the same files.
         if exclusions is None:
