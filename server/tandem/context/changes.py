@@ -12,7 +12,8 @@ or a reopened one's.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 _generations = itertools.count(1)
 
@@ -27,7 +28,10 @@ class TextChange:
     """``old[start:old_end]`` became ``new[start:new_end]``; the rest is the same text.
 
     ``bytes_*`` are the same span in the UTF-8 bytes tree-sitter parsed; ``syntax`` the
-    byte ranges (in the new tree) whose structure changed (``Tree.changed_ranges``).
+    byte ranges (in the new tree) whose structure changed: ``Tree.changed_ranges`` of the
+    edited old tree against the new one, asked on first use (~0.3 ms on a 5,000-line
+    file: a keystroke answered by type-ahead, or followed by another before any request
+    reads it, never pays it).
     """
 
     base: int  # the generation of the version this change was applied to
@@ -38,7 +42,21 @@ class TextChange:
     bytes_start: int
     bytes_old_end: int
     bytes_new_end: int
-    syntax: tuple[tuple[int, int], ...] = ()
+    edited: Any = field(default=None, repr=False, compare=False)  # the old tree, edited
+    tree: Any = field(default=None, repr=False, compare=False)  # the new tree
+    _syntax: list[tuple[tuple[int, int], ...]] = field(
+        default_factory=list, repr=False, compare=False
+    )
+
+    @property
+    def syntax(self) -> tuple[tuple[int, int], ...]:
+        if not self._syntax:  # (two threads may both ask: the same answer, kept once)
+            ranges: tuple[tuple[int, int], ...] = ()
+            if self.edited is not None and self.tree is not None:
+                found = self.edited.changed_ranges(self.tree)
+                ranges = tuple((r.start_byte, r.end_byte) for r in found)
+            self._syntax[:] = [ranges]
+        return self._syntax[0]
 
 
 class SpanTracker:

@@ -202,12 +202,9 @@ class Document:
             tree, reason = self._parse(snap.language, data, tree)
             generation = next_generation()
             change = None
-            if chars is not None:
-                syntax: tuple[tuple[int, int], ...] = ()
-                if edited is not None and tree is not None:
-                    syntax = tuple((r.start_byte, r.end_byte) for r in edited.changed_ranges(tree))
+            if chars is not None:  # (its syntax ranges are asked for when first needed)
                 change = TextChange(
-                    snap.generation, generation, *chars.span(), *octets.span(), syntax
+                    snap.generation, generation, *chars.span(), *octets.span(), edited, tree
                 )
             self._snapshot = Snapshot(
                 snap.uri,
