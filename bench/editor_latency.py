@@ -5,6 +5,7 @@ Run from the project root::
     .venv/bin/python bench/editor_latency.py              # scenarios a-c, breakdown, growth
     .venv/bin/python bench/editor_latency.py --no-growth  # scenarios a-c and the breakdown
     .venv/bin/python bench/editor_latency.py --runs 3     # medians of three runs per figure
+    .venv/bin/python bench/editor_latency.py --floor-only # the floor table alone
 
 ``tandem serve`` runs in its own process over stdio, driven by pytest-lsp's
 ``LanguageClient`` (what an editor sends: initialize, didOpen, didChange,
@@ -32,7 +33,9 @@ breakdown is the server's own ``TANDEM_STAGES=1`` log of scenario (b). Growth: t
 100/1,000/10,000-file workspaces, with added latency and RSS. The floor
 (``latency_floor.py``): a bare pygls server's round trip and a bare httpx request's added
 time, measured after the scenarios on the same machine, and both again by clients of raw
-bytes (pipes, a socket): what of the floor is the measuring side's own work.
+bytes (pipes, a socket): what of the floor is the measuring side's own work; and by
+asyncio alone (an asyncio-streams HTTP client, a bare asyncio JSON-RPC server): what of it
+is the event loop's and what the libraries'.
 """
 
 from __future__ import annotations
@@ -49,7 +52,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from latency_floor import httpx_added, pygls_round_trips, raw_round_trips, socket_added
+from latency_floor import (
+    asyncio_added,
+    httpx_added,
+    pygls_round_trips,
+    raw_round_trips,
+    socket_added,
+)
 from lsp_latency import (
     MODEL_HANG,
     Editor,
@@ -325,7 +334,14 @@ async def floor_table(model: ModelServerProcess, ns: argparse.Namespace) -> str:
         env = server_env(model.url, Path(tmp) / "scratch")
         rpc = await pygls_round_trips(Path(tmp), big_source(300), ns.keystrokes, env)
         raw = raw_round_trips(Path(tmp), big_source(300), ns.keystrokes, env)
+        pygls_loop = raw_round_trips(
+            Path(tmp), big_source(300), ns.keystrokes, env, server="pygls-loop"
+        )
+        loop_only = raw_round_trips(
+            Path(tmp), big_source(300), ns.keystrokes, env, server="asyncio"
+        )
     http = await httpx_added(model, body, ns.keystrokes // 2)
+    streams = await asyncio_added(model, body, ns.keystrokes // 2)
     bare = socket_added(model, body, ns.keystrokes // 2)
     rows = [
         ["bare pygls server: didChange + inline request, answered at once", rpc],
@@ -337,8 +353,12 @@ async def floor_table(model: ModelServerProcess, ns: argparse.Namespace) -> str:
     out.append(["the floor (sum of the medians)", "", f"{floor:.2f}", ""])
     # What of the floor is the measuring side's (issue 12, fourth round): the same two
     # exchanges by clients of raw bytes, without pytest-lsp or httpx.
+    # And what of each is the event loop (fifth round): asyncio alone, no pygls / no httpx.
     for label, v in (
         ["  same pygls server, client of raw bytes on the pipes (no pytest-lsp)", raw],
+        ["  same pygls server reading its pipe as Tandem does, raw-bytes client", pygls_loop],
+        ["  bare asyncio server (connect_read_pipe, no pygls), raw-bytes client", loop_only],
+        ["  same fake model server, asyncio streams client (no httpx)", streams],
         ["  same fake model server, client of raw bytes on a socket (no httpx)", bare],
     ):
         out.append([label, str(len(v)), f"{percentile(v, 50):.2f}", f"{percentile(v, 95):.2f}"])
@@ -351,7 +371,27 @@ def load() -> str:
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
+async def floor_only(ns: argparse.Namespace) -> None:
+    """The floor table alone: a short scenario (c) for its last prompt, then the floor."""
+    model = ModelServerProcess()
+    try:
+        model.set_hang(MODEL_HANG)
+
+        async def large(ed: Editor, root: Path) -> Result:
+            path = root / "typing_5000.py"
+            path.write_text(big_source(5000))
+            return await scenario_typing(ed, model, path, 5)
+
+        await with_server(model, 1000, large)
+        print(await floor_table(model, ns))
+    finally:
+        model.stop()
+
+
 async def main(ns: argparse.Namespace) -> None:
+    if ns.floor_only:
+        await floor_only(ns)
+        return
     started_load = load()
     model = ModelServerProcess()
     try:
@@ -415,6 +455,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--growth-keys", type=int, default=60)
     parser.add_argument("--no-growth", action="store_true")
     parser.add_argument("--no-floor", action="store_true", help="skip the bare round trips")
+    parser.add_argument("--floor-only", action="store_true", help="only the bare round trips")
     return parser.parse_args(argv)
 
 

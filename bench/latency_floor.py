@@ -13,11 +13,14 @@ barest client or server of the same libraries:
   server's own time for that request, as the scenarios count them.
 
 The sum of their medians is the floor: what an editor would wait over the model's time
-with a server that did no work of its own.
+with a server that did no work of its own. Each is measured again by clients of raw bytes
+(what is the measuring side's) and through asyncio alone (what is the event loop's).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import socket
 import subprocess
@@ -87,15 +90,9 @@ def socket_added(model: ModelServerProcess, body: dict[str, Any], n: int) -> lis
 
     What is left is the loopback and the fake server's own work outside its timer (reading
     the request line and headers, before ``do_POST``): not Tandem's, nor httpx's."""
-    payload = json.dumps(body).encode()
-    host = model.url.split("//", 1)[1]
-    request = (
-        f"POST /v1/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(payload)}\r\n\r\n"
-    ).encode() + payload
+    hostname, port, request = _http_request(model, body)
     out: list[float] = []
-    hostname, port = host.rsplit(":", 1)
-    with socket.create_connection((hostname, int(port)), timeout=10) as sock:
+    with socket.create_connection((hostname, port), timeout=10) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for i in range(n + 3):
             before = model.count()
@@ -112,6 +109,131 @@ def socket_added(model: ModelServerProcess, body: dict[str, Any], n: int) -> lis
             if i >= 3 and len(own) == 1:
                 out.append((elapsed - own[0]) * 1000)
     return out
+
+
+# ---- how much of each floor is the event loop (issue 12, fifth round) ----------------------
+#
+# Between the raw-bytes clients and the libraries sit asyncio's own streams: the same bytes,
+# written and read through the event loop (``asyncio.open_connection`` for HTTP, a server
+# reading its pipe with ``connect_read_pipe`` for JSON-RPC), without httpx/httpcore/h11/
+# anyio or pygls. library - asyncio = the library's share; asyncio - raw = the loop's.
+
+
+def _http_request(model: ModelServerProcess, body: dict[str, Any]) -> tuple[str, int, bytes]:
+    """The request ``socket_added`` writes, and where to write it."""
+    payload = json.dumps(body).encode()
+    host = model.url.split("//", 1)[1]
+    request = (
+        f"POST /v1/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
+    hostname, port = host.rsplit(":", 1)
+    return hostname, int(port), request
+
+
+async def asyncio_added(model: ModelServerProcess, body: dict[str, Any], n: int) -> list[float]:
+    """``socket_added`` through asyncio's streams on the running loop: one kept-alive
+    connection, the request written at once, the chunked answer read to its end."""
+    hostname, port, request = _http_request(model, body)
+    reader, writer = await asyncio.open_connection(hostname, port)
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    out: list[float] = []
+    try:
+        for i in range(n + 3):
+            before = model.count()
+            started = time.perf_counter()
+            writer.write(request)
+            received = b""
+            while not received.endswith(b"\r\n0\r\n\r\n"):  # the chunked stream's end
+                piece = await reader.read(65536)
+                if not piece:
+                    raise ConnectionError("the model server closed the connection")
+                received += piece
+            elapsed = time.perf_counter() - started
+            own = model.times_since(before)
+            if i >= 3 and len(own) == 1:
+                out.append((elapsed - own[0]) * 1000)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    return out
+
+
+ASYNCIO_SERVER_FLAG = "--asyncio-server"
+
+
+def asyncio_server() -> None:
+    """A bare JSON-RPC server on asyncio alone: stdin read through the loop as Tandem
+    reads it (``connect_read_pipe``), each message parsed, each request answered at once
+    (an inline request with the bare pygls server's constant item), written to stdout.
+    No pygls: no structuring, no document kept (pygls's document sync and cattrs cost
+    ~0.1 ms a keystroke, README)."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=1 << 22)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        out = sys.stdout.buffer
+        while True:
+            length = 0
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                if line in (b"\r\n", b"\n"):
+                    break
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            message = json.loads(await reader.readexactly(length))
+            method = message.get("method")
+            if method == "exit":
+                return
+            if "id" not in message:
+                continue
+            if method == "initialize":
+                result: Any = {"capabilities": {"inlineCompletionProvider": True,
+                                                "textDocumentSync": 2}}  # fmt: skip
+            elif method == "textDocument/inlineCompletion":
+                pos = message["params"]["position"]
+                result = {"items": [{"insertText": "x * 2", "range": {"start": pos, "end": pos}}]}
+            else:
+                result = None
+            out.write(_frame({"jsonrpc": "2.0", "id": message["id"], "result": result}))
+            out.flush()
+
+    asyncio.run(main())
+
+
+PYGLS_LOOP_FLAG = "--pygls-loop-server"
+
+
+def pygls_loop_server() -> None:
+    """``lsp_latency``'s bare pygls server reading its pipe the way Tandem's server does
+    (``connection.pipe_reader`` on the loop, ``framing.read_messages`` and
+    ``body_handler``, pygls's ``StdoutWriter``) instead of pygls's ``start_io`` (a read on
+    a thread per chunk): what is left of pygls's share is its message handling."""
+    import threading
+
+    from pygls.io_ import StdoutWriter
+
+    from tandem.lsp.connection import pipe_reader
+    from tandem.lsp.framing import body_handler, read_messages
+
+    server = lsp_latency.baseline_server(start=False)
+    server._stop_event = threading.Event()
+    server.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+    handle = body_handler(server.protocol, lambda exc: None)
+
+    async def main() -> None:
+        piped = await pipe_reader(sys.stdin.buffer)
+        assert piped is not None, "run with a pipe on stdin"
+        await read_messages(piped, handle, server._stop_event.is_set)
+
+    with contextlib.suppress(BrokenPipeError, SystemExit):
+        asyncio.run(main())
 
 
 def _frame(message: dict[str, Any]) -> bytes:
@@ -133,10 +255,18 @@ def _read_message(stream: Any) -> dict[str, Any]:
     return dict(json.loads(stream.read(length)))
 
 
-def raw_round_trips(root: Path, text: str, keystrokes: int, env: dict[str, str]) -> list[float]:
+def raw_round_trips(
+    root: Path, text: str, keystrokes: int, env: dict[str, str], *, server: str = "pygls"
+) -> list[float]:
     """``pygls_round_trips`` by a client of bytes on a pipe instead of pytest-lsp's: what
-    the bare pygls server and the pipes cost without the measuring client's own work."""
-    command = [sys.executable, lsp_latency.__file__, BASELINE_FLAG]
+    the bare pygls server and the pipes cost without the measuring client's own work.
+    ``server``: "pygls" (``start_io``), "pygls-loop" (``pygls_loop_server``: Tandem's way
+    of reading) or "asyncio" (``asyncio_server``: no pygls)."""
+    command = {
+        "pygls": [sys.executable, lsp_latency.__file__, BASELINE_FLAG],
+        "pygls-loop": [sys.executable, __file__, PYGLS_LOOP_FLAG],
+        "asyncio": [sys.executable, __file__, ASYNCIO_SERVER_FLAG],
+    }[server]
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     assert proc.stdin is not None and proc.stdout is not None
     send, stream = proc.stdin, proc.stdout
@@ -186,3 +316,12 @@ def raw_round_trips(root: Path, text: str, keystrokes: int, env: dict[str, str])
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == [ASYNCIO_SERVER_FLAG]:
+        asyncio_server()
+    elif sys.argv[1:] == [PYGLS_LOOP_FLAG]:
+        pygls_loop_server()
+    else:
+        raise SystemExit(f"usage: {sys.argv[0]} {ASYNCIO_SERVER_FLAG}|{PYGLS_LOOP_FLAG}")

@@ -192,8 +192,9 @@ class ModelServerProcess:
 # ---- the baseline language server (child process) --------------------------------------
 
 
-def baseline_server() -> None:
-    """A bare pygls server: every inline request gets the same item, nothing else is done."""
+def baseline_server(start: bool = True) -> Any:
+    """A bare pygls server: every inline request gets the same item, nothing else is done.
+    ``start`` False: the server, not started (``latency_floor`` starts it its own way)."""
     from pygls.lsp.server import LanguageServer
 
     server = LanguageServer("lsp-latency-baseline", "1")
@@ -216,7 +217,10 @@ def baseline_server() -> None:
     async def completion(ls: LanguageServer, params: t.CompletionParams) -> t.CompletionList:
         return t.CompletionList(is_incomplete=False, items=[])
 
+    if not start:
+        return server
     server.start_io()
+    return None
 
 
 # ---- the workspace ---------------------------------------------------------------------

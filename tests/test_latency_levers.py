@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tandem import stages
-from tandem.context.engine import ContextEngine, Cursor, import_fingerprint
+from tandem.context.engine import ContextEngine, Cursor
+from tandem.context.import_lines import import_fingerprint
 from tandem.context.languages import language_for_path
 
 

@@ -231,6 +231,15 @@ def test_the_raw_clients_of_the_floor_make_the_same_exchanges(tmp_path):
         env = server_env(model.url, tmp_path / "scratch")
         trips = latency_floor.raw_round_trips(tmp_path, "x = 1\n" * 20, 5, env)
         assert len(trips) == 5 and all(ms > 0 for ms in trips)
+        # asyncio alone (fifth round): the same request through asyncio's streams, and
+        # the pygls server reading as Tandem does, and a server of asyncio alone, each
+        # answering every keystroke
+        streamed = asyncio.run(latency_floor.asyncio_added(model, body, 4))
+        assert len(streamed) == 4 and model.count() == 14
+        assert all(model.body(i) == body for i in range(7, 14))
+        for server in ("pygls-loop", "asyncio"):
+            trips = latency_floor.raw_round_trips(tmp_path, "x = 1\n" * 20, 5, env, server=server)
+            assert len(trips) == 5 and all(ms > 0 for ms in trips), server
     finally:
         model.stop()
 
@@ -239,6 +248,7 @@ def test_the_raw_clients_of_the_floor_make_the_same_exchanges(tmp_path):
 
 
 def test_an_opened_document_has_its_imports_and_names_ready_before_any_request(tmp_path):
+    from tandem import workspace as workspace_module
     from tandem.config import load_settings
     from tandem.context.imports import resolve_imports
     from tandem.session import Session
@@ -275,5 +285,9 @@ def test_an_opened_document_has_its_imports_and_names_ready_before_any_request(t
     assert imports == resolve_imports(spec, tree, main, tmp_path.resolve())
     assert [f.name for imp in imports for f in imp.files] == ["alpha.py"]
     assert str(main) in engine.top_level_names._last
+    # the imported file was judged and parsed too (fifth round), and the language's
+    # queries compiled
+    assert [p.name for p in engine.files._items] == ["alpha.py"]
+    assert "python" in workspace_module._warmed
     # an excluded document (a .env in a tab) is not read for anything
     assert not any(".env" in key[0] for key in engine._imports)

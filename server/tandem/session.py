@@ -139,8 +139,8 @@ class Session:
         self.events.apply(apply, what, size)
 
     def prepare_opened(self, uri: str) -> None:
-        """Do a new document's first-request work now: its imports resolved and its
-        top-level names read, at the loop's next turn once its didOpen is applied.
+        """Do a new document's first-request work now (``ContextEngine.prepare``), at the
+        loop's next turn once its didOpen is applied.
 
         An editor opens a file well before the first keystroke in it, so the first
         request finds both ready (2-3 ms of it on a 300-line file, issue 12); no delay is
@@ -163,8 +163,9 @@ class Session:
         def work() -> None:
             try:
                 assert snapshot.tree is not None and snapshot.language is not None
-                engine.resolved_imports(snapshot.language, snapshot.tree, path, snapshot.text)
-                engine.top_level_names(str(path), snapshot.tree, snapshot.language)
+                spec, tree, generation = snapshot.language, snapshot.tree, snapshot.generation
+                self.workspace.warm_up_language(spec)  # its queries, once
+                engine.prepare(spec, tree, path, snapshot.text, generation)
             except Exception as exc:  # the first request will meet it and report it
                 log.info("preparing %s failed: %s", uri, exc)
 
@@ -419,7 +420,8 @@ def snapshot_cursor(snapshot: Snapshot, offset: int) -> Cursor:
     path = Path(uri_path(snapshot.uri))
     unknown = snapshot.reason is not None and snapshot.reason.why is Why.UNKNOWN_LANGUAGE
     syntax = snapshot.parsed or unknown
-    return Cursor(snapshot.text, offset, path, snapshot.language, snapshot.tree, syntax)
+    text, spec, tree, version = snapshot.text, snapshot.language, snapshot.tree, snapshot.generation
+    return Cursor(text, offset, path, spec, tree, syntax, False, version, snapshot.change)
 
 
 def _ms(started: float) -> float:

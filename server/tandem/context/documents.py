@@ -27,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import tree_sitter as ts
 
+from tandem.context.changes import SpanTracker, TextChange, next_generation
 from tandem.context.languages import LanguageSpec, language_for_path, language_named
 from tandem.context.positions import InvalidPosition, LineIndex, encode
 from tandem.context.reasons import Reason, Why
@@ -75,6 +76,8 @@ class Snapshot:
     tree: ts.Tree | None
     reason: Reason | None  # why there is no tree; None when there is one
     lines: LineIndex
+    generation: int = 0  # unique in the process (``changes.next_generation``)
+    change: TextChange | None = None  # from the previous version, when it was edited
 
     @property
     def parsed(self) -> bool:
@@ -101,7 +104,15 @@ class Document:
         data = encode(text)
         tree, reason = self._parse(language, data, None)
         self._snapshot = Snapshot(
-            uri, version, text, data, language, tree, reason, LineIndex(text, data)
+            uri,
+            version,
+            text,
+            data,
+            language,
+            tree,
+            reason,
+            LineIndex(text, data),
+            next_generation(),
         )
 
     def __repr__(self) -> str:
@@ -163,21 +174,38 @@ class Document:
             lines = snap.lines  # holds the text and its bytes
             # Edit a copy: a reader may still be walking the tree of the old snapshot.
             tree = snap.tree.copy() if snap.tree is not None else None
+            # What changed, for readers that follow edits (changes.py); None after a
+            # whole-text replacement.
+            chars: SpanTracker | None = SpanTracker(len(snap.text))
+            octets = SpanTracker(len(snap.data))
             for range_, new_text in changes:
                 new_text = clean_text(new_text)
                 if range_ is None:
-                    lines, tree = LineIndex(new_text, encode(new_text)), None
+                    lines, tree, chars = LineIndex(new_text, encode(new_text)), None, None
                     continue
                 (start_line, start_char), (end_line, end_char) = range_
                 start = lines.offset(start_line, start_char, self.encoding)
                 end = lines.offset(end_line, end_char, self.encoding)
                 if end < start:
                     raise InvalidPosition(f"range {range_} ends before it starts")
+                edit = tree_edit(lines, start, end, encode(new_text))
                 if tree is not None:
-                    tree.edit(**tree_edit(lines, start, end, encode(new_text))._asdict())
+                    tree.edit(**edit._asdict())
+                if chars is not None:
+                    chars.replace(start, end, len(new_text))
+                    octets.replace(
+                        edit.start_byte, edit.old_end_byte, edit.new_end_byte - edit.start_byte
+                    )
                 lines = lines.edited(start, end, new_text)
             text, data = lines.text, lines.data
+            edited = tree
             tree, reason = self._parse(snap.language, data, tree)
+            generation = next_generation()
+            change = None
+            if chars is not None:  # (its syntax ranges are asked for when first needed)
+                change = TextChange(
+                    snap.generation, generation, *chars.span(), *octets.span(), edited, tree
+                )
             self._snapshot = Snapshot(
                 snap.uri,
                 snap.version if version is None else version,
@@ -187,6 +215,8 @@ class Document:
                 tree,
                 reason,
                 lines,
+                generation,
+                change,
             )
 
     def _parse(

@@ -78,10 +78,10 @@ def postprocess(
     completion, and each candidate is parsed incrementally from it: the same trees as
     parsing from scratch, at a fraction of the cost.
     """
-    near = window(prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n"))
+    near = window(lf(prefix), lf(suffix))
     same = tree is not None and near[0] == prefix and near[1] == suffix
     site = Site(*near, spec, tree if same else None)
-    text = completion.replace("\r\n", "\n")
+    text = lf(completion)
     if site.blank:
         text = text.lstrip("\n")
     lines = _reindent(text.split("\n"), site)
@@ -100,6 +100,13 @@ def postprocess(
     if multiline:
         text = _cut_errors(text, site)
     return text if site.count(text) <= site.base(multiline) else ""
+
+
+def lf(text: str) -> str:
+    """``text`` with CRLF line ends as LF. A one-character search first: the prefix of a
+    5,000-line file is ~100 kB, and a two-character search of it cost ~0.1 ms a request
+    (issue 12, fifth round); without a "\r" there is nothing to replace."""
+    return text.replace("\r\n", "\n") if "\r" in text else text
 
 
 def _one_statement(lines: list[str], site: Site) -> list[str]:

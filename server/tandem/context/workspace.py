@@ -349,6 +349,8 @@ class Exclusions:
         self.root = Path(root).resolve() if root is not None else None
         self.exclude = tuple(exclude)
         self._verdicts: dict[tuple[Path, int], Reason | None] = {}
+        # Bumped whenever verdicts are forgotten: what was derived from them is stale.
+        self.version = 0
 
     def reason(self, path: Path, *, max_bytes: int = MAX_BYTES) -> Reason | None:
         """Why ``path`` must not be read into a prompt, or None."""
@@ -358,6 +360,7 @@ class Exclusions:
         if key not in self._verdicts:
             if len(self._verdicts) > 4096:
                 self._verdicts.clear()
+                self.version += 1
             root = self.root or full.parent
             self._verdicts[key] = excluded(root, full, max_bytes=max_bytes, exclude=self.exclude)
         return self._verdicts[key]
@@ -367,3 +370,4 @@ class Exclusions:
         if exclude is not None:
             self.exclude = tuple(exclude)
         self._verdicts = {}
+        self.version += 1

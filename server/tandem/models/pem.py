@@ -121,6 +121,13 @@ def pem_spans(text: str) -> list[tuple[int, int, str]]:
     return spans
 
 
+def key_line(line: str) -> bool:
+    """Whether ``line`` is a key body line without a marker: a text none of whose lines is
+    one, and which has no "PRIVATE KEY", has no private key (``pem_spans`` finds nothing)."""
+    core = GUTTER.sub("", line, count=1).strip()
+    return 64 <= len(core) <= 72 and KEY_LINE.fullmatch(core) is not None
+
+
 def _key_lines(text: str) -> list[tuple[int, int, str]]:
     """Runs of key body lines with neither marker (a window inside a key)."""
     spans: list[tuple[int, int, str]] = []
@@ -128,8 +135,7 @@ def _key_lines(text: str) -> list[tuple[int, int, str]]:
     count = at = 0
     previous, previous_at = "", 0
     for line in text.split("\n"):
-        core = GUTTER.sub("", line, count=1).strip()
-        if 64 <= len(core) <= 72 and KEY_LINE.fullmatch(core):
+        if key_line(line):
             if count == 0:
                 run_start = at + len(line) - len(line.lstrip())
                 tail = TAIL.search(previous) if at else None

@@ -22,12 +22,15 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
-from tandem.models.pem import pem_spans
+from tandem.models.line_rules import line_local
+from tandem.models.pem import key_line, pem_spans
 from tandem.models.secret_rules import (
     NAME_HINTS,
     OWN_RULES,
@@ -75,8 +78,10 @@ def _all_hints() -> frozenset[str]:
 
 
 def warm_up() -> None:
-    """Load the rules now rather than on the first request (the language server's start)."""
+    """Load the rules now rather than on the first request (the language server's start),
+    and decide which run line by line (parsing their patterns: a few ms)."""
     rules()
+    _local_rules()
 
 
 # ---- finding and replacing ----------------------------------------------------------------
@@ -119,7 +124,46 @@ def _rule_spans(rule: Rule, text: str) -> list[tuple[int, int, str]]:
 
 
 def find_secrets(text: str) -> list[Finding]:
-    """The secrets in ``text``, in order, overlapping finds merged into one."""
+    """The secrets in ``text``, in order, overlapping finds merged into one.
+
+    Line by line where that finds the same (``line_rules``), each line's finds kept: a
+    prompt differs from the last by a keystroke, so most of its lines were read before
+    (issue 12, fifth round). The rules that can match across a line end still read all of
+    it, and private keys too when a line looks like a key's or "PRIVATE KEY" occurs.
+    """
+    if len(text) < 8:
+        return []
+    local = _local_rules()
+    lines = text.split("\n")
+    finds = _line_finds(lines)
+    found: set[str] = set().union(*[f.hints for f in finds if f.hints])
+    by_rule: dict[int, list[tuple[int, int, str]]] = {}
+    assigned: list[tuple[int, int, str]] = []
+    key_lines = False
+    at = 0
+    for line, f in zip(lines, finds, strict=True):
+        if f.spans:
+            for index, start, end, kind in f.spans:
+                by_rule.setdefault(index, []).append((start + at, end + at, kind))
+        if f.assigned:
+            assigned.extend((start + at, end + at, kind) for start, end, kind in f.assigned)
+        key_lines = key_lines or f.key_line
+        at += len(line) + 1
+    spans: list[tuple[int, int, str]] = []
+    for index, rule in enumerate(rules()):
+        if not rule.hints or not found.isdisjoint(rule.hints):
+            if local[index]:
+                spans.extend(by_rule.get(index, ()))
+            else:
+                spans.extend(_rule_spans(rule, text))
+    if key_lines or "PRIVATE KEY" in text:  # else pem_spans finds nothing (pem.key_line)
+        spans.extend(pem_spans(text))
+    spans.extend(assigned)
+    return _findings(text, spans)
+
+
+def find_secrets_whole(text: str) -> list[Finding]:
+    """``find_secrets`` reading the whole text with every rule: what the lines must equal."""
     if len(text) < 8:
         return []
     lowered = text.lower()
@@ -131,6 +175,10 @@ def find_secrets(text: str) -> list[Finding]:
     spans.extend(pem_spans(text))
     for start, end in _hint_lines(text, lowered):
         spans.extend((s + start, e + start, k) for s, e, k in assignment_spans(text[start:end]))
+    return _findings(text, spans)
+
+
+def _findings(text: str, spans: list[tuple[int, int, str]]) -> list[Finding]:
     merged: list[list[Any]] = []
     for start, end, kind in sorted(spans, key=lambda s: (s[0], s[0] - s[1])):
         if merged and start < merged[-1][1]:
@@ -138,6 +186,76 @@ def find_secrets(text: str) -> list[Finding]:
             continue
         merged.append([start, end, kind])
     return [Finding(kind, start, end, text[start:end]) for start, end, kind in merged]
+
+
+@dataclass(frozen=True, slots=True)
+class _LineFinds:
+    """One line's share of ``find_secrets``: the rule hints in it, the finds of every
+    line-local rule (whether or not its hints occur in the text: that is decided per
+    text), and the secret values assigned to secret-like names."""
+
+    hints: frozenset[str]
+    spans: tuple[tuple[int, int, int, str], ...]  # (rule index, start, end, kind)
+    assigned: tuple[tuple[int, int, str], ...]
+    key_line: bool  # a private key's body line (``pem.key_line``)
+
+
+LINES_KEPT = 8192  # lines whose finds are kept (~2 MB); all are forgotten when full
+_lines: dict[str, _LineFinds] = {}
+_no_hints: frozenset[str] = frozenset()
+
+
+def _line_finds(lines: list[str]) -> list[_LineFinds]:
+    """Each line's finds, those of lines not seen before read all at once."""
+    finds = [_lines.get(line) for line in lines]
+    if None in finds:
+        new = list(dict.fromkeys(line for line, f in zip(lines, finds, strict=True) if f is None))
+        read = _read_new(new)  # (not from _lines: another thread may clear it meanwhile)
+        finds = [f if f is not None else read[line] for line, f in zip(lines, finds, strict=True)]
+    return finds  # type: ignore[return-value]
+
+
+def _read_new(new: list[str]) -> dict[str, _LineFinds]:
+    """The finds of lines not seen before, kept and returned. Each line-local rule runs
+    once over the lines joined (in the join it finds what it finds in each line:
+    ``line_rules``), not once a line: a new file's prompt is all new lines."""
+    joined = "\n".join(new)
+    starts = list(accumulate((len(line) + 1 for line in new[:-1]), initial=0))
+    lowered = joined.lower()
+    present = [hint for hint in _all_hints() if hint in lowered]  # no hint holds a "\n"
+    spans: list[list[tuple[int, int, int, str]]] = [[] for _ in new]
+    for index, rule in enumerate(rules()):
+        if _local_rules()[index]:
+            for start, end, kind in _rule_spans(rule, joined):
+                i = bisect_right(starts, start) - 1
+                spans[i].append((index, start - starts[i], end - starts[i], kind))
+    # The lines _hint_lines picks: a secret-like name, matched as it matches it (on an
+    # ASCII line, IGNORECASE matches what the lowered pattern does).
+    ascii = joined.isascii()
+    hits = _NAME_HINT_LOWER.finditer(lowered) if ascii else _NAME_HINT.finditer(joined)
+    named = {bisect_right(starts, hit.start()) - 1 for hit in hits}
+    read: dict[str, _LineFinds] = {}
+    for i, line in enumerate(new):
+        lowered_line = line.lower() if present else ""
+        hints = frozenset(h for h in present if h in lowered_line) if present else _no_hints
+        read[line] = _LineFinds(
+            hints or _no_hints,
+            tuple(spans[i]),
+            tuple(assignment_spans(line)) if i in named else (),
+            len(line) >= 64 and key_line(line),  # a key line's core has 64-72 characters
+        )
+    if len(_lines) + len(read) > LINES_KEPT:
+        _lines.clear()
+    _lines.update(read)
+    return read
+
+
+@lru_cache(maxsize=1)
+def _local_rules() -> tuple[bool, ...]:
+    """Per rule, whether it runs line by line (``line_rules.line_local``)."""
+    if any("\n" in hint for hint in _all_hints()):
+        return tuple(False for _ in rules())  # a hint across lines: all whole-text
+    return tuple(line_local(rule.pattern, rule.extend) for rule in rules())
 
 
 @lru_cache(maxsize=512)
