@@ -14,41 +14,53 @@ line shows nothing: the same answer). Anything not understood is whole-text.
 from __future__ import annotations
 
 import re
-from re import _constants as C  # type: ignore[attr-defined]
-from re import _parser as P  # type: ignore[attr-defined]
 from typing import Any
 
+try:  # the standard library's own parser (3.11+): a later Python may move it
+    from re import _constants as C  # type: ignore[attr-defined]
+    from re import _parser as P  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - then every rule reads the whole text
+    C = P = None
+
 # Categories (\s, \D, \W...) that hold "\n".
-_NEWLINE_CATEGORIES = frozenset(
-    {
-        C.CATEGORY_SPACE,
-        C.CATEGORY_UNI_SPACE,
-        C.CATEGORY_LINEBREAK,
-        C.CATEGORY_UNI_LINEBREAK,
-        C.CATEGORY_NOT_DIGIT,
-        C.CATEGORY_UNI_NOT_DIGIT,
-        C.CATEGORY_NOT_WORD,
-        C.CATEGORY_UNI_NOT_WORD,
-        C.CATEGORY_LOC_NOT_WORD,
-    }
+_NEWLINE_CATEGORIES = (
+    frozenset()
+    if C is None
+    else frozenset(
+        {
+            C.CATEGORY_SPACE,
+            C.CATEGORY_UNI_SPACE,
+            C.CATEGORY_LINEBREAK,
+            C.CATEGORY_UNI_LINEBREAK,
+            C.CATEGORY_NOT_DIGIT,
+            C.CATEGORY_UNI_NOT_DIGIT,
+            C.CATEGORY_NOT_WORD,
+            C.CATEGORY_UNI_NOT_WORD,
+            C.CATEGORY_LOC_NOT_WORD,
+        }
+    )
 )
 _NEWLINE = ord("\n")
-_BOUNDARIES = frozenset(
-    {
-        C.AT_BOUNDARY,
-        C.AT_NON_BOUNDARY,
-        C.AT_UNI_BOUNDARY,
-        C.AT_UNI_NON_BOUNDARY,
-        C.AT_LOC_BOUNDARY,
-        C.AT_LOC_NON_BOUNDARY,
-    }
+_BOUNDARIES = (
+    frozenset()
+    if C is None
+    else frozenset(
+        {
+            C.AT_BOUNDARY,
+            C.AT_NON_BOUNDARY,
+            C.AT_UNI_BOUNDARY,
+            C.AT_UNI_NON_BOUNDARY,
+            C.AT_LOC_BOUNDARY,
+            C.AT_LOC_NON_BOUNDARY,
+        }
+    )
 )
 
 
 def line_local(pattern: re.Pattern[str], extend: str = "") -> bool:
     """Whether ``pattern`` (and a rule's ``extend`` characters) find the same in each line
     alone as in the text the line is part of."""
-    if "\n" in extend:
+    if "\n" in extend or P is None:
         return False
     try:
         parsed = P.parse(pattern.pattern, pattern.flags)
