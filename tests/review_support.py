@@ -404,3 +404,24 @@ def model_env(server: ModelServer, cache: Path) -> dict[str, str]:
         "TANDEM_MODEL": "review-model",
         "TANDEM_CACHE_DIR": str(cache),
     }
+
+
+# Three hunks (per-hunk review tests): a function with two far enough apart to stay two
+# hunks, and another function.
+LONG_OLD = "".join(
+    [
+        "def run(jobs):\n",
+        "    done = 0\n",
+        *(f"    step{i} = jobs.get({i})\n" for i in range(12)),
+        "    return done\n",
+        "\n\n",
+        "def stop(jobs):\n",
+        *(f"    jobs.cancel({i})\n" for i in range(6)),
+        "    return None\n",
+    ]
+)
+LONG_NEW = (
+    LONG_OLD.replace("done = 0", "done = 1")
+    .replace("return done", "return done + 1")
+    .replace("    return None\n", "    return jobs.pop()\n")
+)

@@ -23,6 +23,8 @@ from tandem.review.verify import REASON_LENGTH
 
 from modelserver import Behaviour
 from review_support import (
+    LONG_NEW,
+    LONG_OLD,
     Repo,
     ReviewModel,
     answer,
@@ -161,26 +163,6 @@ def test_a_loop_is_told_from_an_answer_that_ran_long():
     assert not looping(whole[:cut_at])
     # The same finding over and over is one.
     assert looping(json.dumps({"findings": [CLOSED] * 4}, indent=2)[:-10])
-
-
-# Three hunks: a function with two far apart, and another function.
-LONG_OLD = "".join(
-    [
-        "def run(jobs):\n",
-        "    done = 0\n",
-        *(f"    step{i} = jobs.get({i})\n" for i in range(12)),
-        "    return done\n",
-        "\n\n",
-        "def stop(jobs):\n",
-        *(f"    jobs.cancel({i})\n" for i in range(6)),
-        "    return None\n",
-    ]
-)
-LONG_NEW = (
-    LONG_OLD.replace("done = 0", "done = 1")
-    .replace("return done", "return done + 1")
-    .replace("    return None\n", "    return jobs.pop()\n")
-)
 
 
 def test_per_hunk_is_the_default_unless_the_hunks_could_pass_the_request_cap(

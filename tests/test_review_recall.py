@@ -22,6 +22,8 @@ from tandem.review.packing import ReviewRequest
 from tandem.review.units import HunkLines, ReviewUnit, Row
 
 from review_support import (
+    LONG_NEW,
+    LONG_OLD,
     Repo,
     ReviewModel,
     answer,
@@ -127,26 +129,6 @@ def test_a_grammar_caps_the_findings_at_one_per_changed_row_and_two_more(repo: R
         for r in server.review_requests():
             schema = r.body["response_format"]["json_schema"]["schema"]
             assert "maxItems" not in schema["properties"]["findings"]
-
-
-# A function with two hunks far enough apart to stay two hunks, and another function.
-LONG_OLD = "".join(
-    [
-        "def run(jobs):\n",
-        "    done = 0\n",
-        *(f"    step{i} = jobs.get({i})\n" for i in range(12)),
-        "    return done\n",
-        "\n\n",
-        "def stop(jobs):\n",
-        *(f"    jobs.cancel({i})\n" for i in range(6)),
-        "    return None\n",
-    ]
-)
-LONG_NEW = (
-    LONG_OLD.replace("done = 0", "done = 1")
-    .replace("return done", "return done + 1")
-    .replace("    return None\n", "    return jobs.pop()\n")
-)
 
 
 def test_per_hunk_asks_one_request_per_hunk_showing_only_its_own_changed_rows(
