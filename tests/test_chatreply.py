@@ -16,6 +16,7 @@ import pytest
 
 from tandem.context.chatreply import recover_hole
 from tandem.models.fim import CHAT_REMINDER, HOLE, chat_retry_note
+from tandem.models.tokens import tokenizer_for_model
 
 from modelserver import Behaviour, ModelServer
 
@@ -69,7 +70,7 @@ def test_a_reply_that_keeps_the_hole_marker_gives_nothing():
     assert found.text is None
 
 
-def _complete(server: ModelServer, path: Path, line: int, column: int) -> dict:
+def _complete(server: ModelServer, path: Path, line: int, column: int, *extra: str) -> dict:
     env = {
         **os.environ,
         "TANDEM_PROVIDER": "openai",
@@ -77,7 +78,7 @@ def _complete(server: ModelServer, path: Path, line: int, column: int) -> dict:
         "TANDEM_MODEL": "gpt-4o",  # no FIM family: the chat template
     }
     result = subprocess.run(
-        [TANDEM, "complete", f"{path}:{line}:{column}", "--json", "--no-cache"],
+        [TANDEM, "complete", f"{path}:{line}:{column}", "--json", "--no-cache", *extra],
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -179,3 +180,30 @@ def test_a_second_echo_gives_nothing_after_two_requests(model_server: ModelServe
     out = _complete(model_server, path, 3, 5)
     assert out["text"] == ""
     assert len(model_server.requests) == first + 2
+
+
+def test_asked_again_within_the_prompt_budget(model_server: ModelServer, tmp_path: Path):
+    """A prompt that fills its budget: the second asking lets the oldest lines before the
+    cursor give way to the cursor line it adds, counted with the model's own counter."""
+    path = tmp_path / "ws" / "parity.py"
+    (path.parent / ".git").mkdir(parents=True)
+    head = "".join(f"LIMIT_{i} = {i} * 1000  # a constant of the module\n" for i in range(200))
+    path.write_text(head + PREFIX + SUFFIX)
+    line = head.count("\n") + 3
+    model_server.enqueue(
+        Behaviour(tokens=["    return <FILL_HERE>"]), Behaviour(tokens=["return n % 2 == 0"])
+    )
+    first = len(model_server.requests)
+    out = _complete(model_server, path, line, 5, "--budget", "400")
+    assert out["text"] == "return n % 2 == 0"
+    asked, again = (r.body["messages"][-1]["content"] for r in model_server.requests[first:])
+    assert again.endswith(chat_retry_note("    ", "", "python"))
+    count = tokenizer_for_model("gpt-4o").count
+    sent = [
+        "\n\n".join(m["content"] for m in r.body["messages"]) for r in model_server.requests[first:]
+    ]
+    assert count(sent[0]) <= 400 and count(sent[1]) <= 400
+    # the window now starts later: its first lines gave way
+    shown = [ln for ln in asked.split("\n") if ln.startswith("LIMIT_")]
+    kept = [ln for ln in again.split("\n") if ln.startswith("LIMIT_")]
+    assert kept and len(kept) < len(shown) and kept[-1] == shown[-1]

@@ -197,41 +197,57 @@ async def reply(client: ModelClient, prepared: Prepared, read: Reader) -> str:
     """The raw answer: the first one, or the answer to asking once more when the first
     gave nothing to insert in a way a second asking can mend (``follow_up``)."""
     raw = await read(prepared.wire)
-    again = follow_up(client, prepared, raw)
+    again = await follow_up(client, prepared, raw)
     return raw if again is None else await read(again)
 
 
-def follow_up(client: ModelClient, prepared: Prepared, raw: str) -> WireRequest | None:
-    """The request to send once more, or None (``chat_follow_up``, ``indent_follow_up``)."""
+async def follow_up(client: ModelClient, prepared: Prepared, raw: str) -> WireRequest | None:
+    """The request to send once more, or None: the first request with what
+    ``indent_follow_up`` or ``chat_follow_up`` adds, within the prompt's budget (the
+    oldest lines of the text before the cursor give way, as when the prompt was fitted)."""
+    request = prepared.prompt.request
     if prepared.wire.chat:
-        return chat_follow_up(prepared, raw)
-    return indent_follow_up(client, prepared, raw)
+        note = chat_follow_up(prepared, raw)
+        if note is None:
+            return None
+        render = lambda r: client.fim_request(r).asked_again(note)  # noqa: E731
+    else:
+        left_out = indent_follow_up(prepared, raw)
+        if left_out is None:
+            return None
+        request = replace(request, prefix=request.prefix + left_out)
+        render = client.fim_request
+    tokenizer = await client.tokenizer()
+    while True:
+        wire = render(request)
+        if tokenizer.count(wire.prompt) <= prepared.prompt.budget:
+            return wire
+        _, newline, rest = request.prefix.partition("\n")
+        if not newline:
+            return None  # nothing left to give way
+        request = replace(request, prefix=rest)
 
 
-def indent_follow_up(client: ModelClient, prepared: Prepared, raw: str) -> WireRequest | None:
-    """The prompt with the cursor line's indentation put back, after an answer to the
-    line-start prompt (``without_indent``) that only repeats the next line of the file.
+def indent_follow_up(prepared: Prepared, raw: str) -> str | None:
+    """The cursor line's indentation, to put back after an answer to the line-start
+    prompt (``without_indent``) that only repeats the next line of the file; else None.
 
     Such an answer says the model, asked from the line start, took the blank line for the
     end of a line; asked after the indentation it writes the line in most cases. Only then:
-    the line-start prompt is better on average (README "Completion quality"). Not past the
-    budget (a character is a token at most).
+    the line-start prompt is better on average (README "Completion quality").
     """
     text, offset = prepared.cursor.text, prepared.cursor.offset
     before, after = text[:offset], text[offset:]
     left_out = before[len(without_indent(before, after)) :]
-    prompt = prepared.prompt
-    if not left_out or prompt.tokens + len(left_out) > prompt.budget:
+    if not left_out or not repeats_next_line(raw, after) or clean(prepared, raw):
         return None
-    if not repeats_next_line(raw, after) or clean(prepared, raw):
-        return None
-    return client.fim_request(replace(prompt.request, prefix=prompt.request.prefix + left_out))
+    return left_out
 
 
-def chat_follow_up(prepared: Prepared, raw: str) -> WireRequest | None:
-    """The request to send once more, or None: only a chat reply holding ``<FILL_HERE>``
-    and nothing else usable is asked again, with the cursor line shown on its own (an
-    empty reply may mean "insert nothing")."""
+def chat_follow_up(prepared: Prepared, raw: str) -> str | None:
+    """What to add to a chat request asked once more, or None: only a reply holding
+    ``<FILL_HERE>`` and nothing else usable is asked again, with the cursor line shown on
+    its own (an empty reply may mean "insert nothing")."""
     if not prepared.wire.chat or HOLE not in raw:
         return None
     text, offset = prepared.cursor.text, prepared.cursor.offset
@@ -241,7 +257,7 @@ def chat_follow_up(prepared: Prepared, raw: str) -> WireRequest | None:
     end = text.find("\n", offset)
     after = text[offset : end if end >= 0 else len(text)]
     spec = prepared.cursor.spec
-    return prepared.wire.asked_again(chat_retry_note(before, after, spec.name if spec else None))
+    return chat_retry_note(before, after, spec.name if spec else None)
 
 
 async def read_prepared(
