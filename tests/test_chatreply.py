@@ -207,3 +207,19 @@ def test_asked_again_within_the_prompt_budget(model_server: ModelServer, tmp_pat
     shown = [ln for ln in asked.split("\n") if ln.startswith("LIMIT_")]
     kept = [ln for ln in again.split("\n") if ln.startswith("LIMIT_")]
     assert kept and len(kept) < len(shown) and kept[-1] == shown[-1]
+
+
+@pytest.mark.parametrize(
+    "before, reply, hole",
+    [
+        # the reply restates the call the cursor is in: cut
+        ("    return version.__replace__(", "version.__replace__(pre=None)", "pre=None)"),
+        ("    raise IDNAError(", 'IDNAError("Label too long")', '"Label too long")'),
+        # too short, not at a word's start, or no letter: kept as the code
+        ("    x = foo(", "(a, b)", "(a, b)"),
+        ("    return n", "n % 2", "n % 2"),
+        ("    y = self.version.bump(", "ion.bump(1)", "ion.bump(1)"),
+    ],
+)
+def test_a_reply_restating_the_end_of_the_cursor_line(before: str, reply: str, hole: str):
+    assert recover_hole("def f(n):\n" + before, ")\n", reply).text == hole

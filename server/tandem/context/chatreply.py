@@ -190,12 +190,36 @@ def _next_lines(lines: list[str], start: int, count: int) -> list[str]:
 
 
 def _bare(prefix: str, code: str) -> str:
-    """A reply that is only the code: less a restated start of the cursor line."""
+    """A reply that is only the code: less a restated start of the cursor line, or less a
+    restated end of it (``return f(`` before the cursor, ``f(a, b)`` replied)."""
     code = code.strip("\n")
     before = prefix.split("\n")[-1].strip()
     stripped = code.lstrip()
     if before and stripped.startswith(before):
         return stripped[len(before) :]
+    tail = _restated_tail(before, stripped)
+    if tail:
+        return stripped[len(tail) :]
     if not before:
         return stripped if "\n" not in code else code[_indent(code) :]
     return code
+
+
+TAIL_MIN = 4  # characters of the cursor line's end a reply must restate to be cut
+
+
+def _restated_tail(before: str, code: str) -> str:
+    """The longest end of ``before`` that starts a word (``version.f(``, not ``ion.f(``)
+    and that ``code`` begins with, holding a letter and ``TAIL_MIN`` characters; or ""."""
+    for start in range(1, len(before) - TAIL_MIN + 1):
+        tail = before[start:]
+        if not _word_start(before, start) or not any(ch.isalpha() for ch in tail):
+            continue
+        if code.startswith(tail):
+            return tail
+    return ""
+
+
+def _word_start(text: str, at: int) -> bool:
+    here, previous = text[at], text[at - 1]
+    return (here.isalnum() or here == "_") and not (previous.isalnum() or previous == "_")
