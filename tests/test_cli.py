@@ -96,6 +96,18 @@ def test_an_answer_repeating_the_next_line_is_asked_again_with_the_indentation(
     assert again == asked.replace("    n = 0\n<|fim_suffix|>", "    n = 0\n    <|fim_suffix|>")
 
 
+def test_a_failed_second_asking_loses_nothing(model_server: ModelServer, tmp_path: Path):
+    """The second request refused (a 400 is not retried): the first answer stands, as it
+    would have without a second asking, and the command succeeds."""
+    path = _total_file(tmp_path)
+    model_server.enqueue(Behaviour(tokens=["    return n\n"]), Behaviour(status=400))
+    first = len(model_server.requests)
+    result = run("complete", "--json", "--no-cache", f"{path}:3:5", env=openai_env(model_server))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["text"] == ""
+    assert len(model_server.requests) == first + 2
+
+
 @pytest.mark.parametrize(
     "answer, text",
     [(["    n += 1\n"], "n += 1"), ([], ""), (["    return n + 1\n"], "return n + 1")],

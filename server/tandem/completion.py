@@ -25,6 +25,7 @@ from tandem.context.postprocess import postprocess, repeats_next_line, wants_blo
 from tandem.context.prompt import Prompt, PromptBudget, without_indent
 from tandem.models import FimRequest, ModelClient
 from tandem.models.base import WireRequest, bounded
+from tandem.models.errors import ModelError
 from tandem.models.fim import chat_retry_note
 from tandem.models.redact import has_placeholder
 from tandem.models.tokens import Tokenizer
@@ -195,10 +196,16 @@ Reader = Callable[[WireRequest], Awaitable[str]]
 
 async def reply(client: ModelClient, prepared: Prepared, read: Reader) -> str:
     """The raw answer: the first one, or the answer to asking once more when the first
-    gave nothing to insert in a way a second asking can mend (``follow_up``)."""
+    gave nothing to insert in a way a second asking can mend (``follow_up``); if that
+    second request fails, the first answer (the model was reachable a moment ago)."""
     raw = await read(prepared.wire)
     again = await follow_up(client, prepared, raw)
-    return raw if again is None else await read(again)
+    if again is None:
+        return raw
+    try:
+        return await read(again)
+    except ModelError:
+        return raw  # the first answer stands: a failed second asking loses nothing
 
 
 async def follow_up(client: ModelClient, prepared: Prepared, raw: str) -> WireRequest | None:
