@@ -280,7 +280,7 @@ def test_an_opened_document_has_its_imports_and_names_ready_before_any_request(t
     assert len(kept) == 1  # resolved at didOpen, for the text opened
     spec = language_named("python")
     assert spec is not None
-    imports = engine._imports[kept[0]][1]
+    imports = engine._imports.get(kept[0])[1]  # type: ignore[index]
     tree = spec.parser().parse(text.encode())
     assert imports == resolve_imports(spec, tree, main, tmp_path.resolve())
     assert [f.name for imp in imports for f in imp.files] == ["alpha.py"]

@@ -10,6 +10,9 @@ diskcache's default disk unpickles what it reads, so a cache folder someone else
 write (a pull request that commits one) would run code. A row that is not ours (pickled,
 an older format, a file outside the folder) reads as a miss: the cache is then empty.
 
+``Recent`` is the small in-memory map the context engine keeps per file: the last few
+keys put, safe across threads.
+
 ``TypeAhead`` answers without any model call while the user types what was
 just suggested: it keeps recent suggestions per document, anchored at the
 offset they were made for, and checks that the text around the anchor is
@@ -25,9 +28,10 @@ import logging
 import os
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import diskcache
 from diskcache.core import MODE_BINARY, MODE_RAW
@@ -209,6 +213,47 @@ class CompletionCache:
 
 CONTEXT_CHARS = 2000  # how much text around the anchor must be unchanged
 PER_DOCUMENT = 32
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Recent(Generic[K, V]):
+    """The ``capacity`` keys put last and their values, safe across threads: what the
+    context engine keeps per file (resolved imports, names, fingerprints) for the next
+    request."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K, touch: bool = False) -> V | None:
+        """The value, or None; ``touch``: it counts as put now."""
+        with self._lock:
+            value = self._items.get(key)
+            if touch and value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __iter__(self) -> Iterator[K]:
+        """The keys, oldest first (of a copy: others may put meanwhile)."""
+        with self._lock:
+            return iter(list(self._items))
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
 
 
 def _digest(text: str) -> bytes:

@@ -7,15 +7,15 @@ optionally an already-parsed tree (the language server keeps one per document).
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import tree_sitter as ts
 
+from tandem.cache import Recent
 from tandem.context.changes import TextChange
 from tandem.context.definitions import (
     ParsedFiles,
@@ -101,9 +101,10 @@ class ContextEngine:
         self.files = ParsedFiles()
         self.top_level_names = TopLevelNames()  # per file, following each edit
         self.import_lines = ImportLines()  # per file, following each edit
-        self._imports: OrderedDict[tuple[str, str, str], tuple[float, list[Import]]] = OrderedDict()
-        self._imports_lock = threading.Lock()
-        self._allowed: OrderedDict[str, _Allowed] = OrderedDict()
+        self._imports: Recent[tuple[str, str, str], tuple[float, list[Import]]] = Recent(
+            IMPORTS_KEPT
+        )
+        self._allowed: Recent[str, _Allowed] = Recent(IMPORTS_KEPT)
         # The workspace's rules; by default the index's exclude setting, so that both leave
         # out the same files.
         if exclusions is None:
@@ -247,18 +248,13 @@ class ContextEngine:
         by ``resolved_imports``) and the same verdicts, the list made last time (one
         exclusion check a file a keystroke was ~0.2 ms on a 5,000-line file, issue 12)."""
         version = (id(self.exclusions), self.exclusions.version)
-        with self._imports_lock:
-            kept = self._allowed.get(str(path))
+        kept = self._allowed.get(str(path))
         if kept is not None and kept[0] is imports and kept[1] == version:
             return kept[2]
         allowed = [
             replace(i, files=tuple(f for f in i.files if not self.excluded(f))) for i in imports
         ]
-        with self._imports_lock:
-            self._allowed[str(path)] = (imports, version, allowed)
-            self._allowed.move_to_end(str(path))
-            while len(self._allowed) > IMPORTS_KEPT:
-                self._allowed.popitem(last=False)
+        self._allowed.put(str(path), (imports, version, allowed))
         return allowed
 
     def resolved_imports(
@@ -277,17 +273,11 @@ class ContextEngine:
         fingerprint = self.import_lines(str(path), source, spec.name, generation, change)
         key = (str(path), spec.name, fingerprint)
         now = time.monotonic()
-        with self._imports_lock:
-            kept = self._imports.get(key)
-            if kept is not None and now - kept[0] <= IMPORTS_TTL:
-                self._imports.move_to_end(key)
-                return kept[1]
+        kept = self._imports.get(key, touch=True)
+        if kept is not None and now - kept[0] <= IMPORTS_TTL:
+            return kept[1]
         imports = resolve_imports(spec, tree, path, self.root)
-        with self._imports_lock:
-            self._imports[key] = (now, imports)
-            self._imports.move_to_end(key)
-            while len(self._imports) > IMPORTS_KEPT:
-                self._imports.popitem(last=False)
+        self._imports.put(key, (now, imports))
         return imports
 
     def _index_definitions(

@@ -11,14 +11,13 @@ when it is short.
 from __future__ import annotations
 
 import re
-import threading
 from bisect import bisect_left, bisect_right
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
 
 import tree_sitter as ts
 
+from tandem.cache import Recent
 from tandem.context.changes import TextChange
 from tandem.context.languages import LanguageSpec
 
@@ -137,12 +136,10 @@ class TopLevelNames:
     """
 
     def __init__(self, kept: int = 8) -> None:
-        self.kept = kept
-        self._lock = threading.Lock()
         # Ints and tuples of str in flat lists, and bytes keys in a dict per kind, not
         # (kind, text) tuples: ~560 tuples kept a request would each be tracked by the
         # garbage collector and bring on a young collection almost every request.
-        self._last: OrderedDict[str, _Names] = OrderedDict()
+        self._last: Recent[str, _Names] = Recent(kept)
 
     def __call__(
         self,
@@ -152,8 +149,7 @@ class TopLevelNames:
         generation: int = 0,
         change: TextChange | None = None,
     ) -> set[str]:
-        with self._lock:
-            old = self._last.get(key)
+        old = self._last.get(key)
         if (
             change is not None
             and old is not None
@@ -163,11 +159,7 @@ class TopLevelNames:
             new = _follow(old, tree, spec, change)
         else:
             new = _read_all(old, tree, spec, generation)
-        with self._lock:
-            self._last[key] = new
-            self._last.move_to_end(key)
-            while len(self._last) > self.kept:
-                self._last.popitem(last=False)
+        self._last.put(key, new)
         return set(new.counts)
 
 
