@@ -223,3 +223,18 @@ def test_asked_again_within_the_prompt_budget(model_server: ModelServer, tmp_pat
 )
 def test_a_reply_restating_the_end_of_the_cursor_line(before: str, reply: str, hole: str):
     assert recover_hole("def f(n):\n" + before, ")\n", reply).text == hole
+
+
+def test_a_whole_line_replied_inside_brackets_keeps_its_argument(
+    model_server: ModelServer, tmp_path: Path
+):
+    """A small chat model asked for a call's arguments answers with a line of its own (an
+    assignment): what fits between the brackets is its start, not nothing."""
+    path = tmp_path / "ws" / "peek.py"
+    (path.parent / ".git").mkdir(parents=True)
+    path.write_text("def peek(self, name):\n    match = self.rules[name].match()\n    return 1\n")
+    model_server.default = Behaviour(tokens=["self.next_token = Token(name, match[0])"])
+    out = _complete(model_server, path, 2, 36)
+    assert out["text"] == "self.next_token"
+    model_server.default = Behaviour(tokens=["return NotImplemented"])  # no start of it fits
+    assert _complete(model_server, path, 2, 36)["text"] == ""

@@ -382,13 +382,44 @@ def test_an_unknown_language_has_no_parse_check():
         ("javascript", "function f(a) {\n  █\n}\n", "return a +;"),
         ("go", "package main\n\nfunc f() {\n\tx := █\n}\n", "1 +"),  # fills a hole, breaks
         ("go", "package main\n\nfunc f() {\n\t█\n}\n", "x := 1 +"),
-        ("c", "int f(int a) {\n    return █;\n}\n", "a * (2"),
+        ("c", "int f(int a) {\n    return █;\n}\n", "* (2"),  # no start of it fits either
         ("java", "class A {\n    int f() {\n        █\n    }\n}\n", "return 1 1;"),
         ("rust", "fn f() -> u32 {\n    █\n}\n", "let = 3;"),
     ],
 )
 def test_a_completion_that_breaks_the_parse_is_dropped(lang, source, completion):
     assert complete(lang, source, completion) == ""
+
+
+@pytest.mark.parametrize(
+    ("lang", "source", "completion", "expected"),
+    [
+        # a whole line written inside a call's brackets: its start is the argument
+        ("python", "m = rules.match(█)\n", "self.next_token = Token(name, m)", "self.next_token"),
+        # the model closed the call itself and went on
+        ("python", "def f(label):\n    return len(█) <= 63\n", "label) <= limit", "label"),
+        ("python", "x = Variable(█)\n", "WS? marker", "WS"),
+        # never a piece of a word: the start ends where a name ends
+        ("python", "y = foo(█)\n", "abc.value ghi", "abc.value"),
+        ("c", "int f(int a) {\n    return █;\n}\n", "a * (2", "a"),
+        ("javascript", "const s = String(█);\n", "n: Number(x)", "n"),
+    ],
+)
+def test_mid_line_the_start_that_fits_is_kept(lang, source, completion, expected):
+    assert complete(lang, source, completion, multiline=False) == expected
+
+
+@pytest.mark.parametrize(
+    ("lang", "source", "completion"),
+    [
+        ("python", "def f():\n    lines.append(█)\n", "return NotImplemented"),  # no start fits
+        ("python", "raise SystemError(█)\n", ".so"),
+        ("python", "def f(x):\n    return █\n", "x +* 2"),  # at the end of the line: not mid-line
+        ("python", "def f(x):\n    y = g(█)\n", '"abc def'),  # inside an open string: no end
+    ],
+)
+def test_mid_line_nothing_is_kept_where_no_start_fits(lang, source, completion):
+    assert complete(lang, source, completion, multiline=False) == ""
 
 
 def test_a_block_is_cut_before_the_line_that_breaks_the_parse():

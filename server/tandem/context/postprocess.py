@@ -31,6 +31,9 @@ around the cursor (``multiline.window``). Whether to ask for many lines at all i
 7. "" if the file has more ERROR/MISSING nodes than without the completion (less
    the hole it fills: a MISSING expression, or the empty body a block fills). (Rule 6
    already ends a block at its last good line, so a good first line is never lost.)
+7b. Mid-line (code after the cursor on its line), one line: instead of "", its longest
+   start that adds no error and ends a word, bracket or string (``x`` of ``x = f(a)``
+   inside ``g(|)``).
 
 Rule 3b and 4's normalising were measured on ``bench/quality.py``
 (``LEVERS``); chat replies reach here already reduced to the hole's text
@@ -50,6 +53,8 @@ from tandem.context.site import Site, errors
 __all__ = ["at_empty_body", "postprocess", "wants_block"]
 
 QUOTES = "\"'`"
+TOKEN_END = re.compile(r"[\w)\]}\"'`](?!\w)")  # where a start of a line may end
+FITTING_TRIES = 12  # starts tried mid-line, longest first: one incremental parse each
 MAX_REPEATS = 2  # a line may come twice in a row: a third time is a loop
 STATEMENTS = ("statement", "declaration", "definition")  # node types that are statements
 # The rules added after measuring them on bench/quality.py; the bench switches one off
@@ -99,7 +104,9 @@ def postprocess(
         return text
     if multiline:
         text = _cut_errors(text, site)
-    return text if site.count(text) <= site.base(multiline) else ""
+    if site.count(text) <= site.base(multiline):
+        return text
+    return _fitting_start(text, site) if not multiline and site.rest.strip() else ""
 
 
 def lf(text: str) -> str:
@@ -355,6 +362,19 @@ def _cut_errors(text: str, site: Site) -> str:
     while lines and site.count("\n".join(lines).rstrip()) > base:
         lines.pop()
     return "\n".join(lines).rstrip()
+
+
+def _fitting_start(text: str, site: Site) -> str:
+    """Mid-line, the longest start of a one-line ``text`` that adds no syntax error and
+    ends a word, a bracket or a string; or "". Inside a call's brackets a model often
+    writes a whole line (``x = f(a)`` for ``g(|)``, ``a) + 1`` for ``len(|) + 2``) whose
+    start is the argument (rule 7b)."""
+    base = site.base(False)
+    ends = [m.end() for m in TOKEN_END.finditer(text) if m.end() < len(text)]
+    for end in reversed(ends[-FITTING_TRIES:]):
+        if site.count(text[:end]) <= base:
+            return text[:end]
+    return ""
 
 
 def _unbalanced(text: str, overlap: str) -> bool:
