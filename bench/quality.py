@@ -5,30 +5,32 @@ Run from the project root (a GGUF code model; see README "Completion quality")::
     .venv/bin/python bench/quality.py --model-path /work/models/qwen0.5b.gguf --holes 40
     .venv/bin/python bench/quality.py --url http://127.0.0.1:8080 --holes 40   # a running llama.cpp
 
-The corpus is the pure-Python source of packages installed in this venv (pathspec,
-unidiff, attrs, packaging, idna: permissively licensed, and no model here wrote them),
-copied into a scratch workspace. Holes: ``line``, ``block`` and ``midline`` placements
+The corpus is the pure-Python source of packages installed in this venv (pathspec, unidiff,
+attrs, packaging, idna: permissively licensed, and no model here wrote them), copied into a
+scratch workspace. Holes: ``line``, ``block`` and ``midline`` placements
 (``tandem.evaluation.holes``). Paths: ``fim`` (the openai provider with the model's FIM
 tokens on llama.cpp's ``/v1/completions``) and ``chat`` (the ``chat`` template on
 ``/v1/chat/completions``: what chat-only deployments get). Each hole goes through the real
 pipeline (``tandem.evaluation.runner``: prepare, read_answer, clean, as ``tandem complete``)
-and, beside it, to the same server with the same prefix and suffix as a bare FIM prompt
-(or the bare hole-filling chat), read as Tandem reads it (one line or a block, by the same
+and, beside it, to the same server with the same prefix and suffix as a bare FIM prompt (or
+the bare hole-filling chat), read as Tandem reads it (one line or a block, by the same
 decision). Two baselines: "alone" is that answer cut as the bench knows the hole (its first
 line for line and midline holes, all of it for blocks; of a chat reply, its largest fenced
-block), which an editor could not know: the bar Tandem is held to; "alone, as asked" is
-cut by Tandem's own one-line/block decision, as an editor without post-processing shows
-it. Printed per path x placement: exact match, edit similarity, empty rate, the holes where
-Tandem gave nothing although the bare model's first line was usable (``usable``), and the
-holes Tandem lost, by cause (``cause``). Tandem against "alone" is also given hole by hole:
-the mean difference with its 95% bootstrap interval, and holes won/tied/lost (a small sample's
-means move by a hole or two that flip). Greedy decoding: the same model gives the same
-table. ``--answers FILE`` remembers raw answers by request; with ``--replay`` no model
-runs and only remembered holes are scored, so a change to post-processing is measured
-again in seconds. ``--without NAME`` switches a post-processing lever off
-(``postprocess.LEVERS``) to measure what it is worth. Everything printed is a
-measurement; nothing is asserted.
-"""
+block), which an editor could not know: the bar Tandem is held to; "alone, as asked" is cut
+by Tandem's own one-line/block decision, as an editor without post-processing shows it.
+"Tandem, cut" is Tandem's text cut the way "alone" is (the first line on line and midline
+holes): the like-for-like comparison, where neither keeps lines past the hole's known shape
+(Tandem offers a compound statement with its body, or the rest of a block, where an editor
+cannot know that the hole was one line). Printed per path x placement: exact match, edit
+similarity, empty rate, the holes where Tandem gave nothing although the bare model's first
+line was usable (``usable``), and the holes Tandem lost, by cause (``cause``). Tandem
+against "alone" is also given hole by hole: the mean difference with its 95% bootstrap
+interval, and holes won/tied/lost (a small sample's means move by a hole or two that flip).
+Greedy decoding: the same model gives the same table. ``--answers FILE`` remembers raw
+answers by request; with ``--replay`` no model runs and only remembered holes are scored, so
+a change to post-processing is measured again in seconds. ``--without NAME`` switches a
+post-processing lever off (``postprocess.LEVERS``) to measure what it is worth. Everything
+printed is a measurement; nothing is asserted."""
 
 from __future__ import annotations
 
@@ -128,7 +130,7 @@ def workspace(root: Path, url: str, path: str, args: argparse.Namespace) -> Work
 
 # Per path x placement: Tandem's scores, the bare model's (as shown; as asked), the empty
 # answers where the bare model's first line was usable, and why Tandem lost where it did.
-Result = tuple[list[Score], list[Score], list[Score], Counter[str], dict[str, int]]
+Result = tuple[list[Score], list[Score], list[Score], list[Score], Counter[str], dict[str, int]]
 
 
 class Missing(Exception):
@@ -265,7 +267,8 @@ async def run(args: argparse.Namespace) -> None:
                 ws = workspace(root, url, path, args)
                 try:
                     for placement, chosen in holes.items():
-                        ours, theirs, plain, tally = [], [], [], Counter[str]()
+                        ours, cut, theirs, plain = [], [], [], []
+                        tally = Counter[str]()
                         causes: dict[str, int] = {}
                         for i, hole in enumerate(chosen):
                             try:
@@ -278,6 +281,11 @@ async def run(args: argparse.Namespace) -> None:
                             text = shown(raw, filled, placement != "block")
                             asked = shown(raw, filled, not filled.prepared.multiline)
                             ours.append(filled.score)
+                            mine = filled.text
+                            if placement != "block":  # as "alone" is cut: the first line
+                                at = filled.prepared.cursor
+                                mine = first_line(mine, at.text[: at.offset])
+                            cut.append(score(mine.rstrip(), hole.expected, filled.score.elapsed_ms))
                             theirs.append(score(text, hole.expected, ms))
                             plain.append(score(asked, hole.expected, ms))
                             first_usable = usable(text, hole)
@@ -304,13 +312,14 @@ async def run(args: argparse.Namespace) -> None:
                                             "suffix_head": after[:300],
                                             "sim_tandem": filled.score.similarity,
                                             "sim_alone": theirs[-1].similarity,
+                                            "sim_tandem_cut": cut[-1].similarity,
                                             "usable": usable(text, hole),
                                             "cause": why})  # fmt: skip
                             print(f"\r{path} {placement} {i + 1}/{len(chosen)}", end="",
                                   file=sys.stderr, flush=True)  # fmt: skip
                             if args.answers and not args.replay:
                                 Path(args.answers).write_text(json.dumps(answers))
-                        results[(path, placement)] = (ours, theirs, plain, tally, causes)
+                        results[(path, placement)] = (ours, cut, theirs, plain, tally, causes)
                 finally:
                     await ws.aclose()
         finally:
@@ -323,21 +332,23 @@ async def run(args: argparse.Namespace) -> None:
     if args.details:
         Path(args.details).write_text(json.dumps(details, indent=1, ensure_ascii=False))
     rows = []
-    for (path, placement), (ours, theirs, plain, tally, causes) in results.items():
-        t, a, b = summarise(ours), summarise(theirs), summarise(plain)
-        d = paired(ours, theirs)
+    for (path, placement), (ours, cut, theirs, plain, tally, causes) in results.items():
+        t, a, b, c = summarise(ours), summarise(theirs), summarise(plain), summarise(cut)
+        d, e = paired(ours, theirs), paired(cut, theirs)
         worse = ", ".join(f"{n} {why}" for why, n in sorted(causes.items())) or "0"
         rows.append([path, placement, str(t.holes),
                      f"{a.exact:.0%}", f"{t.exact:.0%}", f"{a.similarity:.3f}",
                      f"{b.similarity:.3f}", f"{t.similarity:.3f}",
                      f"{d.difference:+.3f} [{d.low:+.3f}, {d.high:+.3f}]",
-                     f"{d.wins}/{d.ties}/{d.losses}", f"{a.empty:.0%}",
+                     f"{d.wins}/{d.ties}/{d.losses}", f"{c.similarity:.3f}",
+                     f"{e.difference:+.3f} [{e.low:+.3f}, {e.high:+.3f}]", f"{a.empty:.0%}",
                      f"{t.empty:.0%}", f"{tally['alone']} / {tally['Tandem']}",
                      str(tally["lost"]),
                      str(worse)])  # fmt: skip
     headers = ["path", "placement", "holes", "exact alone", "exact Tandem", "edit sim alone",
                "edit sim alone, as asked", "edit sim Tandem", "Tandem - alone [95%]",
-               "won/tied/lost", "empty alone", "empty Tandem",
+               "won/tied/lost", "edit sim Tandem, cut", "Tandem, cut - alone [95%]",
+               "empty alone", "empty Tandem",
                "first line usable: alone / Tandem", "empty, alone usable",
                "Tandem worse (cause)"]  # fmt: skip
     print(table(headers, rows))
