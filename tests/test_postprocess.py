@@ -399,6 +399,8 @@ def test_a_completion_that_breaks_the_parse_is_dropped(lang, source, completion)
         # the model closed the call itself and went on
         ("python", "def f(label):\n    return len(█) <= 63\n", "label) <= limit", "label"),
         ("python", "x = Variable(█)\n", "WS? marker", "WS"),
+        # more words than starts tried: the first word is tried last
+        ("python", "z = foo(█)\n", "a b c d e f g h i j k l m n o p", "a"),
         # never a piece of a word: the start ends where a name ends
         ("python", "y = foo(█)\n", "abc.value ghi", "abc.value"),
         ("c", "int f(int a) {\n    return █;\n}\n", "a * (2", "a"),

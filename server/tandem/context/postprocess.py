@@ -32,10 +32,10 @@ around the cursor (``multiline.window``). Whether to ask for many lines at all i
    the hole it fills: a MISSING expression, or the empty body a block fills). (Rule 6
    already ends a block at its last good line, so a good first line is never lost.)
 7b. Mid-line (code after the cursor on its line), one line: instead of "", its longest
-   start that adds no error and ends a word, bracket or string (``x`` of ``x = f(a)``
-   inside ``g(|)``).
+   start that adds no error and ends a word, bracket or string (``self.x`` of
+   ``self.x = f(a)`` inside ``g(|)``).
 
-Rule 3b and 4's normalising were measured on ``bench/quality.py``
+Rules 3b, 4's normalising and 7b were measured on ``bench/quality.py``
 (``LEVERS``); chat replies reach here already reduced to the hole's text
 (``chatreply.recover_hole``).
 """
@@ -54,7 +54,7 @@ __all__ = ["at_empty_body", "postprocess", "wants_block"]
 
 QUOTES = "\"'`"
 TOKEN_END = re.compile(r"[\w)\]}\"'`](?!\w)")  # where a start of a line may end
-FITTING_TRIES = 12  # starts tried mid-line, longest first: one incremental parse each
+FITTING_TRIES = 6  # starts tried mid-line (then the first word): one incremental parse each
 MAX_REPEATS = 2  # a line may come twice in a row: a third time is a loop
 STATEMENTS = ("statement", "declaration", "definition")  # node types that are statements
 # The rules added after measuring them on bench/quality.py; the bench switches one off
@@ -367,11 +367,16 @@ def _cut_errors(text: str, site: Site) -> str:
 def _fitting_start(text: str, site: Site) -> str:
     """Mid-line, the longest start of a one-line ``text`` that adds no syntax error and
     ends a word, a bracket or a string; or "". Inside a call's brackets a model often
-    writes a whole line (``x = f(a)`` for ``g(|)``, ``a) + 1`` for ``len(|) + 2``) whose
-    start is the argument (rule 7b)."""
-    base = site.base(False)
+    writes a whole line (``self.x = f(a)`` for ``g(|)``, ``a) + 1`` for ``len(|) + 2``)
+    whose start is the argument (rule 7b). Starts ending before the first error are tried
+    first, so a long answer costs a few parses, not one per word."""
+    base, data = site.base(False), text.encode()
+    found = [e.start_byte - site.p for e in errors(site.tree(text), site.spec)]
+    first = min((at for at in found if 0 <= at <= len(data)), default=len(data))
+    limit = len(data[:first].decode(errors="ignore"))
     ends = [m.end() for m in TOKEN_END.finditer(text) if m.end() < len(text)]
-    for end in reversed(ends[-FITTING_TRIES:]):
+    ends = sorted(ends, key=lambda end: (end > limit, -end))
+    for end in [*ends[:FITTING_TRIES], *ends[FITTING_TRIES:][-1:]]:  # and the shortest
         if site.count(text[:end]) <= base:
             return text[:end]
     return ""
