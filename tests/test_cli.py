@@ -96,6 +96,30 @@ def test_an_answer_repeating_the_next_line_is_asked_again_with_the_indentation(
     assert again == asked.replace("    n = 0\n<|fim_suffix|>", "    n = 0\n    <|fim_suffix|>")
 
 
+def test_an_answer_leaving_the_block_is_asked_again_with_the_indentation(
+    model_server: ModelServer, tmp_path: Path
+):
+    """Asked from the line start inside a loop body, the model went on after the loop
+    (an ``else:`` left of the cursor, which does not parse where the cursor is: nothing to
+    insert); the editor's indentation says the body goes on, and asked once more after it,
+    the model writes a line of the body."""
+    path = tmp_path / "ws" / "total.py"
+    (path.parent / ".git").mkdir(parents=True)
+    path.write_text(
+        "def total(xs):\n    n = 0\n    for x in xs:\n        n += x\n        \n    return n\n"
+    )
+    model_server.enqueue(
+        Behaviour(tokens=["    else:\n", "        n = -1\n"]), Behaviour(tokens=["n *= 2\n"])
+    )
+    first = len(model_server.requests)
+    result = run("complete", "--json", "--no-cache", f"{path}:5:9", env=openai_env(model_server))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["text"] == "n *= 2"
+    asked, again = (r.body["prompt"] for r in model_server.requests[first:])
+    assert "        n += x\n<|fim_suffix|>" in asked
+    assert again == asked.replace("n += x\n<|fim_suffix|>", "n += x\n        <|fim_suffix|>")
+
+
 def test_a_failed_second_asking_loses_nothing(model_server: ModelServer, tmp_path: Path):
     """The second request refused (a 400 is not retried): the first answer stands, as it
     would have without a second asking, and the command succeeds."""

@@ -13,6 +13,7 @@ from tandem.context.prompt import (
     PromptBudget,
     PromptPart,
     build_prompt,
+    starts_shallower,
     without_indent,
 )
 from tandem.models.base import FimRequest
@@ -187,6 +188,20 @@ def test_a_blank_cursor_lines_indentation_is_left_out_of_fim_prompts_only():
     assert without_indent("a\n  ", "b = 1\n") == "a\n  "  # code after the cursor
     assert without_indent("a\n", "\n") == "a\n"
     assert without_indent("    ", "\n") == "    "
+
+
+def test_an_answer_starting_shallower_than_the_left_out_indentation():
+    """Asked from the line start, an answer whose first code line sits left of the cursor
+    left the block: what ``indent_follow_up`` asks again for."""
+    assert starts_shallower("    print(n)\n", "        ")
+    assert starts_shallower("\n\n# note\nx = 1", "    ")  # blank lines skipped
+    assert not starts_shallower("        n += x\n    print(n)", "        ")  # as deep
+    assert not starts_shallower("            y = 2", "        ")  # deeper
+    assert not starts_shallower("", "    ")  # nothing written: "insert nothing"
+    assert not starts_shallower("\n  \n", "    ")
+    # tabs count as the editor shows them: a tab is as deep as eight spaces
+    assert not starts_shallower("\tx = 1", "        ")
+    assert starts_shallower("\tx = 1", "\t\t")
 
 
 def test_a_dedent_below_the_line_above_is_kept():

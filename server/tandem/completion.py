@@ -22,7 +22,7 @@ from tandem.cache import CompletionCache, request_key
 from tandem.context.chatreply import HOLE, recover_hole
 from tandem.context.engine import ContextEngine, Cursor
 from tandem.context.postprocess import postprocess, repeats_next_line, wants_block
-from tandem.context.prompt import Prompt, PromptBudget, without_indent
+from tandem.context.prompt import Prompt, PromptBudget, starts_shallower, without_indent
 from tandem.models import FimRequest, ModelClient
 from tandem.models.base import WireRequest, bounded
 from tandem.models.errors import ModelError
@@ -237,18 +237,20 @@ async def follow_up(client: ModelClient, prepared: Prepared, raw: str) -> WireRe
 
 def indent_follow_up(prepared: Prepared, raw: str) -> str | None:
     """The cursor line's indentation, to put back after an answer to the line-start
-    prompt (``without_indent``) that only repeats the next line of the file; else None.
+    prompt (``without_indent``) that leaves nothing to insert because it only repeats the
+    next line of the file or starts shallower than the cursor; else None.
 
-    Such an answer says the model, asked from the line start, took the blank line for the
-    end of a line; asked after the indentation it writes the line in most cases. Only then:
-    the line-start prompt is better on average (README "Completion quality").
+    Either says the model, asked from the line start, took the block for ended where the
+    editor's indentation says it goes on (information the line-start prompt left out);
+    asked after the indentation it writes a line there. Only then: the line-start prompt
+    is better on average (README "Completion quality").
     """
     text, offset = prepared.cursor.text, prepared.cursor.offset
     before, after = text[:offset], text[offset:]
     left_out = before[len(without_indent(before, after)) :]
-    if not left_out or not repeats_next_line(raw, after) or clean(prepared, raw):
+    if not left_out or not (repeats_next_line(raw, after) or starts_shallower(raw, left_out)):
         return None
-    return left_out
+    return None if clean(prepared, raw) else left_out
 
 
 def chat_follow_up(prepared: Prepared, raw: str) -> str | None:

@@ -298,6 +298,14 @@ def without_indent(before: str, after: str) -> str:
     return before[:start]
 
 
+def starts_shallower(raw: str, indentation: str) -> bool:
+    """Whether the answer's first line with code is indented less than ``indentation``
+    (tabs as 8 columns): written from the line start, a line that leaves the block."""
+    first = next((ln for ln in raw.split("\n") if ln.strip()), "")
+    written = first[: len(first) - len(first.lstrip(" \t"))]
+    return bool(first) and _width(written) < _width(indentation)
+
+
 def _last_code_line(text: str, end: int) -> str | None:
     """The last line with code in ``text[:end]``, read backwards (stops at the first)."""
     while end > 0:
