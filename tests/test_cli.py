@@ -78,46 +78,44 @@ def _total_file(tmp_path: Path) -> Path:
     return path
 
 
-def test_an_answer_repeating_the_next_line_is_asked_again_with_the_indentation(
-    model_server: ModelServer, tmp_path: Path
-):
-    """Asked from the line start, the model wrote the next line of the file (nothing to
-    insert); asked once more after the indentation, it writes the line."""
-    path = _total_file(tmp_path)
-    model_server.enqueue(
-        Behaviour(tokens=["    return n\n"]), Behaviour(tokens=["for x in xs:\n        n += x\n"])
-    )
-    first = len(model_server.requests)
-    result = run("complete", "--json", "--no-cache", f"{path}:3:5", env=openai_env(model_server))
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["text"] == "for x in xs:\n        n += x"
-    asked, again = (r.body["prompt"] for r in model_server.requests[first:])
-    assert "    n = 0\n<|fim_suffix|>" in asked
-    assert again == asked.replace("    n = 0\n<|fim_suffix|>", "    n = 0\n    <|fim_suffix|>")
+LOOP = "def total(xs):\n    n = 0\n    for x in xs:\n        n += x\n        \n    return n\n"
 
 
-def test_an_answer_leaving_the_block_is_asked_again_with_the_indentation(
-    model_server: ModelServer, tmp_path: Path
-):
-    """Asked from the line start inside a loop body, the model went on after the loop
-    (an ``else:`` left of the cursor, which does not parse where the cursor is: nothing to
-    insert); the editor's indentation says the body goes on, and asked once more after it,
-    the model writes a line of the body."""
+@pytest.mark.parametrize(
+    "text, at, first_answer, second_answer, inserted, above",
+    [
+        # the model wrote the next line of the file (nothing to insert); asked once more
+        # after the indentation, it writes the line
+        ("def total(xs):\n    n = 0\n    \n    return n\n", "3:5", ["    return n\n"],
+         ["for x in xs:\n        n += x\n"], "for x in xs:\n        n += x", "    n = 0"),
+        # inside a loop body the model went on after the loop (an ``else:`` left of the
+        # cursor, which does not parse there); the editor's indentation says the body goes on
+        (LOOP, "5:9", ["    else:\n", "        n = -1\n"], ["n *= 2\n"], "n *= 2",
+         "        n += x"),
+    ],
+    ids=["repeating the next line", "leaving the block"],
+)  # fmt: skip
+def test_an_answer_to_the_line_start_prompt_is_asked_again_with_the_indentation(
+    model_server: ModelServer, tmp_path: Path, text: str, at: str, first_answer: list[str],
+    second_answer: list[str], inserted: str, above: str,
+):  # fmt: skip
+    """Asked from the line start, the model left nothing to insert in a way the left-out
+    indentation explains; asked once more with exactly that indentation added, it writes
+    the line."""
     path = tmp_path / "ws" / "total.py"
     (path.parent / ".git").mkdir(parents=True)
-    path.write_text(
-        "def total(xs):\n    n = 0\n    for x in xs:\n        n += x\n        \n    return n\n"
-    )
-    model_server.enqueue(
-        Behaviour(tokens=["    else:\n", "        n = -1\n"]), Behaviour(tokens=["n *= 2\n"])
-    )
+    path.write_text(text)
+    model_server.enqueue(Behaviour(tokens=first_answer), Behaviour(tokens=second_answer))
     first = len(model_server.requests)
-    result = run("complete", "--json", "--no-cache", f"{path}:5:9", env=openai_env(model_server))
+    result = run("complete", "--json", "--no-cache", f"{path}:{at}", env=openai_env(model_server))
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["text"] == "n *= 2"
+    assert json.loads(result.stdout)["text"] == inserted
     asked, again = (r.body["prompt"] for r in model_server.requests[first:])
-    assert "        n += x\n<|fim_suffix|>" in asked
-    assert again == asked.replace("n += x\n<|fim_suffix|>", "n += x\n        <|fim_suffix|>")
+    indentation = " " * (int(at.split(":")[1]) - 1)
+    assert f"{above}\n<|fim_suffix|>" in asked
+    assert again == asked.replace(
+        f"{above}\n<|fim_suffix|>", f"{above}\n{indentation}<|fim_suffix|>"
+    )
 
 
 def test_a_failed_second_asking_loses_nothing(model_server: ModelServer, tmp_path: Path):
