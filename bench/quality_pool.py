@@ -5,7 +5,7 @@
 Runs with other ``--seed`` values draw other holes, and a sample of 40 moves by a hole or
 two that flip; pooled, the interval narrows. Two seeds can draw the same hole: it is
 counted once (the first file's). Columns as bench/quality.py prints them (see its
-docstring); the scores are the ones each run wrote, so this reads files and asks no model.
+docstring), scored again from the texts each run wrote: this reads files and asks no model.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tandem.evaluation.metrics import Score, exact, paired, summarise
+from tandem.evaluation.metrics import Score, paired, score, summarise
 
 from tables import table
 
@@ -37,12 +37,10 @@ def pooled(files: list[Path]) -> dict[tuple[str, str], list[dict]]:
 
 
 def row(path: str, placement: str, holes: list[dict]) -> list[str]:
-    def scores(text: str, similarity: str) -> list[Score]:
-        return [Score(exact(h[text], h["expected"]), h[similarity], not h[text].strip(), 0.0)
-                for h in holes]  # fmt: skip
-
-    ours, theirs = scores("tandem", "sim_tandem"), scores("alone", "sim_alone")
-    cut = [Score(False, h.get("sim_tandem_cut", h["sim_tandem"]), False, 0.0) for h in holes]
+    ours = [score(h["tandem"], h["expected"]) for h in holes]
+    theirs = [score(h["alone"], h["expected"]) for h in holes]
+    # the cut text is not written, only its score (bench/quality.py's ``sim_tandem_cut``)
+    cut = [Score(False, h["sim_tandem_cut"], False, 0.0) for h in holes]
     t, a, c = summarise(ours), summarise(theirs), summarise(cut)
     d, e = paired(ours, theirs), paired(cut, theirs)
     lost = sum(h["usable"] and not h["tandem"].strip() for h in holes)
