@@ -186,30 +186,34 @@ async def generate(
         first = wire is prepared.wire  # a follower reads along the first answer only
         return await read_prepared(client, prepared, on_piece if first else None, wire)
 
-    raw = await reply(client, prepared, read)
-    with stage("postprocess"):
-        return clean(prepared, raw)  # bounded by the window: cheaper than a thread hop
+    return (await reply(client, prepared, read))[1]
 
 
 Reader = Callable[[WireRequest], Awaitable[str]]
 
 
-async def reply(client: ModelClient, prepared: Prepared, read: Reader) -> str:
-    """The raw answer: the first one, or the answer to asking once more when the first
-    gave nothing to insert in a way a second asking can mend (``follow_up``); if that
-    second request fails, the first answer (the model was reachable a moment ago)."""
+async def reply(client: ModelClient, prepared: Prepared, read: Reader) -> tuple[str, str]:
+    """The raw answer and its text to insert (``clean``): the first one, or the answer to
+    asking once more when the first gave nothing to insert in a way a second asking can
+    mend (``follow_up``); if that second request fails, the first answer (the model was
+    reachable a moment ago). Each answer is cleaned once."""
     raw = await read(prepared.wire)
-    again = await follow_up(client, prepared, raw)
+    with stage("postprocess"):
+        cleaned = clean(prepared, raw)  # bounded by the window: cheaper than a thread hop
+    again = None if cleaned else await follow_up(client, prepared, raw)
     if again is None:
-        return raw
+        return raw, cleaned
     try:
-        return await read(again)
+        raw = await read(again)
     except ModelError:
-        return raw  # the first answer stands: a failed second asking loses nothing
+        return raw, cleaned  # the first answer stands: a failed second asking loses nothing
+    with stage("postprocess"):
+        return raw, clean(prepared, raw)
 
 
 async def follow_up(client: ModelClient, prepared: Prepared, raw: str) -> WireRequest | None:
-    """The request to send once more, or None: the first request with what
+    """The request to send once more after ``raw`` left nothing to insert, or None: the
+    first request with what
     ``indent_follow_up`` or ``chat_follow_up`` adds, within the prompt's budget (the
     oldest lines of the text before the cursor give way, as when the prompt was fitted)."""
     request = prepared.prompt.request
@@ -250,7 +254,7 @@ def indent_follow_up(prepared: Prepared, raw: str) -> str | None:
     left_out = before[len(without_indent(before, after)) :]
     if not left_out or not (repeats_next_line(raw, after) or starts_shallower(raw, left_out)):
         return None
-    return None if clean(prepared, raw) else left_out
+    return left_out
 
 
 def chat_follow_up(prepared: Prepared, raw: str) -> str | None:

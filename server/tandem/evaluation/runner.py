@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 
-from tandem.completion import Prepared, clean, prepare, read_prepared, reply
+from tandem.completion import Prepared, prepare, read_prepared, reply
 from tandem.context.engine import Cursor
 from tandem.evaluation.holes import Hole
 from tandem.evaluation.metrics import Score, score
@@ -80,8 +80,7 @@ async def fill(
         raws.append(raw)
         return raw
 
-    raw = await reply(client, prepared, read)
-    text = await asyncio.to_thread(clean, prepared, raw)
+    raw, text = await reply(client, prepared, read)
     elapsed = (time.perf_counter() - started) * 1000
     return Filled(hole, text, raw, score(text, hole.expected, elapsed), prepared, raws[0])
 
